@@ -1,0 +1,97 @@
+import { Resend } from 'resend';
+import type { Config } from '../config.js';
+
+/** One email, already rendered and validated by the workflow. */
+export interface OutgoingEmail {
+  from?: string;
+  to: string[];
+  subject: string;
+  html?: string;
+  text?: string;
+  replyTo?: string[];
+  cc?: string[];
+  bcc?: string[];
+}
+
+/** The provider's answer, reduced to what the retry classification needs. */
+export type TransportResult =
+  | { ok: true; id: string }
+  | { ok: false; statusCode: number | null; name: string; message: string; retryAfterSeconds?: number };
+
+export interface EmailTransport {
+  name: 'resend' | 'console';
+  send(email: OutgoingEmail & { from: string }, idempotencyKey: string): Promise<TransportResult>;
+}
+
+/** Resend through its SDK; RESEND_BASE_URL (the SDK's own variable) points it elsewhere, e.g. at a test fake. */
+export function createResendTransport(
+  email: Pick<Config['email'], 'resendApiKey' | 'resendBaseUrl'>,
+): EmailTransport {
+  const resend = new Resend(
+    email.resendApiKey,
+    email.resendBaseUrl ? { baseUrl: email.resendBaseUrl } : undefined,
+  );
+  return {
+    name: 'resend',
+    async send(message, idempotencyKey) {
+      // emails.send never throws for an API error: it returns { error } and the raw response headers.
+      const { data, error, headers } = await resend.emails.send(
+        {
+          from: message.from,
+          to: message.to,
+          subject: message.subject,
+          ...(message.html !== undefined && { html: message.html }),
+          ...(message.text !== undefined && { text: message.text }),
+          ...(message.replyTo && { replyTo: message.replyTo }),
+          ...(message.cc && { cc: message.cc }),
+          ...(message.bcc && { bcc: message.bcc }),
+        } as Parameters<typeof resend.emails.send>[0],
+        { idempotencyKey },
+      );
+      if (data) return { ok: true, id: data.id };
+      const retryAfter = Number(headers?.['retry-after']);
+      return {
+        ok: false,
+        statusCode: error?.statusCode ?? null,
+        name: error?.name ?? 'application_error',
+        message: error?.message ?? 'the email provider returned neither data nor an error',
+        ...(Number.isFinite(retryAfter) && retryAfter >= 0 && { retryAfterSeconds: retryAfter }),
+      };
+    },
+  };
+}
+
+/**
+ * The embedded default when no RESEND_API_KEY is set: every email is printed, loudly, instead of sent, so the
+ * whole product works on a fresh machine and nobody mistakes it for delivery.
+ */
+export function createConsoleTransport(
+  write: (text: string) => void = (text) => process.stdout.write(text),
+): EmailTransport {
+  return {
+    name: 'console',
+    send(message, idempotencyKey) {
+      const bar = '='.repeat(72);
+      const lines = [
+        bar,
+        'EMAIL NOT SENT (console transport: set RESEND_API_KEY to deliver through Resend)',
+        `Idempotency-Key: ${idempotencyKey}`,
+        `From: ${message.from}`,
+        `To: ${message.to.join(', ')}`,
+        ...(message.cc ? [`Cc: ${message.cc.join(', ')}`] : []),
+        ...(message.bcc ? [`Bcc: ${message.bcc.join(', ')}`] : []),
+        ...(message.replyTo ? [`Reply-To: ${message.replyTo.join(', ')}`] : []),
+        `Subject: ${message.subject}`,
+        ...(message.text !== undefined ? ['--- text ---', message.text] : []),
+        ...(message.html !== undefined ? ['--- html ---', message.html] : []),
+        bar,
+      ];
+      write(`${lines.join('\n')}\n`);
+      return Promise.resolve({ ok: true, id: `console-${idempotencyKey}` });
+    },
+  };
+}
+
+export function createEmailTransport(email: Config['email']): EmailTransport {
+  return email.resendApiKey ? createResendTransport(email) : createConsoleTransport();
+}

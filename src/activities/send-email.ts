@@ -1,0 +1,51 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { SendEmailResult } from '../workflows/types.js';
+import type { EmailTransport, OutgoingEmail } from './email-transport.js';
+
+export interface SendEmailInput {
+  /** Run id + step id: the provider drops a repeated send with the same key for 24 h. */
+  idempotencyKey: string;
+  email: OutgoingEmail;
+}
+
+/** Error types of the failures the activity throws; the run's step error carries them. */
+export const EMAIL_ERROR_TYPES = {
+  rejected: 'EmailRejected',
+  rateLimited: 'EmailRateLimited',
+  unavailable: 'EmailProviderUnavailable',
+} as const;
+
+export function createSendEmail(deps: { transport: EmailTransport; defaultFrom: string }) {
+  /**
+   * Sends one email. Classification of the provider's answer decides Temporal's retries:
+   * 429 → retry after the provider's retry-after; other 4xx (validation, auth) → fail for good; 5xx and network
+   * errors → retry with the step's backoff.
+   */
+  return async function sendEmail(input: SendEmailInput): Promise<SendEmailResult> {
+    const { attempt } = Context.current().info;
+    const email = { ...input.email, from: input.email.from ?? deps.defaultFrom };
+    const result = await deps.transport.send(email, input.idempotencyKey);
+    if (result.ok) {
+      return { providerId: result.id, transport: deps.transport.name, to: email.to, attempt };
+    }
+    const details = [{ attempt, statusCode: result.statusCode, providerError: result.name }];
+    const what = `the email provider answered ${result.statusCode ?? 'nothing (network error)'} ${result.name}: ${result.message}`;
+    if (result.statusCode === 429 || result.name === 'rate_limit_exceeded') {
+      throw ApplicationFailure.create({
+        type: EMAIL_ERROR_TYPES.rateLimited,
+        message: what,
+        details,
+        ...(result.retryAfterSeconds !== undefined && { nextRetryDelay: result.retryAfterSeconds * 1000 }),
+      });
+    }
+    if (result.statusCode !== null && result.statusCode >= 400 && result.statusCode < 500) {
+      throw ApplicationFailure.create({
+        type: EMAIL_ERROR_TYPES.rejected,
+        message: what,
+        details,
+        nonRetryable: true,
+      });
+    }
+    throw ApplicationFailure.create({ type: EMAIL_ERROR_TYPES.unavailable, message: what, details });
+  };
+}

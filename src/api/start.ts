@@ -1,0 +1,35 @@
+import type { FastifyServerOptions } from 'fastify';
+import type { Config } from '../config.js';
+import { createDb } from '../db/client.js';
+import { migrateToLatest } from '../db/migrate.js';
+import { connectTemporal } from '../temporal/connection.js';
+import { buildApp } from './app.js';
+
+/**
+ * Opens what the API needs (database, one Temporal connection), migrates, builds the app and listens.
+ * `close()` stops accepting, lets in-flight requests finish, then closes what it opened.
+ */
+export async function startApi(
+  config: Config,
+  temporalAddress: string,
+  logger: FastifyServerOptions['logger'],
+) {
+  const db = await createDb(config);
+  try {
+    if (config.db.migrateOnStart) await migrateToLatest(db);
+    const temporal = await connectTemporal({
+      address: temporalAddress,
+      namespace: config.temporal.namespace,
+    });
+    const app = await buildApp({ config, db, temporal, logger });
+    app.addHook('onClose', async () => {
+      await temporal.close();
+      await db.close();
+    });
+    await app.listen({ host: config.http.host, port: config.http.port });
+    return { app, close: () => app.close() };
+  } catch (error) {
+    await db.close().catch(() => undefined);
+    throw error;
+  }
+}

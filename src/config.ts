@@ -1,0 +1,135 @@
+import { z } from 'zod';
+
+/**
+ * Environment parsing. Booleans are parsed from the literal strings "true"/"false" (never z.coerce.boolean(),
+ * which turns "false" into true); empty strings count as unset so `FOO=` in an .env file means "default".
+ */
+const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
+const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
+const port = (fallback: number) =>
+  z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).default(fallback));
+const positiveInt = (fallback: number) =>
+  z.preprocess(emptyAsUndefined, z.coerce.number().int().positive().default(fallback));
+const booleanString = (fallback: boolean) =>
+  z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(['true', 'false'], { message: 'must be "true" or "false"' })
+      .default(fallback ? 'true' : 'false')
+      .transform((value) => value === 'true'),
+  );
+const url = z.preprocess(emptyAsUndefined, z.url().optional());
+
+export const envSchema = z.object({
+  NODE_ENV: z.preprocess(
+    emptyAsUndefined,
+    z.enum(['development', 'production', 'test']).default('development'),
+  ),
+  LOG_LEVEL: z.preprocess(
+    emptyAsUndefined,
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ),
+  HOST: z.preprocess(emptyAsUndefined, z.string().default('127.0.0.1')),
+  PORT: port(3000),
+  PUBLIC_URL: url,
+  SHUTDOWN_GRACE_MS: positiveInt(10_000),
+
+  DATABASE_URL: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
+  ),
+  PGLITE_DATA_DIR: z.preprocess(emptyAsUndefined, z.string().default('.data/pglite')),
+  DB_MIGRATE_ON_START: booleanString(true),
+
+  TEMPORAL_ADDRESS: optionalString,
+  TEMPORAL_NAMESPACE: z.preprocess(emptyAsUndefined, z.string().default('default')),
+  TEMPORAL_TASK_QUEUE: z.preprocess(emptyAsUndefined, z.string().default('hookflow')),
+  TEMPORAL_UI_URL: z.preprocess(emptyAsUndefined, z.url().default('http://localhost:8233')),
+  TEMPORAL_CLI_PATH: optionalString,
+  TEMPORAL_DEV_PORT: port(7233),
+  TEMPORAL_DEV_UI_PORT: port(8233),
+  TEMPORAL_DEV_DB_FILE: z.preprocess(emptyAsUndefined, z.string().default('.data/temporal.db')),
+  TEMPORAL_WORKFLOW_BUNDLE: optionalString,
+
+  JWT_SECRET: z.preprocess(emptyAsUndefined, z.string().min(32, 'must be at least 32 characters').optional()),
+  JWT_EXPIRES_IN_SECONDS: positiveInt(3600),
+
+  RESEND_API_KEY: optionalString,
+  RESEND_BASE_URL: url,
+  EMAIL_FROM: z.preprocess(emptyAsUndefined, z.string().default('Hookflow <hookflow@localhost>')),
+  EMAIL_MAX_PER_SECOND: z.preprocess(emptyAsUndefined, z.coerce.number().positive().default(5)),
+
+  WEBHOOK_MAX_BODY_BYTES: positiveInt(256 * 1024),
+});
+
+export type Env = z.input<typeof envSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates the environment once and groups it by concern. Throws ConfigError naming every bad key. */
+export function loadConfig(env: Record<string, string | undefined> = process.env) {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  }
+  const e = parsed.data;
+  return {
+    env: e.NODE_ENV,
+    logLevel: e.LOG_LEVEL,
+    http: {
+      host: e.HOST,
+      port: e.PORT,
+      publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+      shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    },
+    db: {
+      url: e.DATABASE_URL,
+      pgliteDataDir: e.PGLITE_DATA_DIR,
+      migrateOnStart: e.DB_MIGRATE_ON_START,
+    },
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      uiUrl: e.TEMPORAL_UI_URL.replace(/\/+$/, ''),
+      cliPath: e.TEMPORAL_CLI_PATH,
+      devServer: {
+        port: e.TEMPORAL_DEV_PORT,
+        uiPort: e.TEMPORAL_DEV_UI_PORT,
+        dbFile: e.TEMPORAL_DEV_DB_FILE,
+      },
+      workflowBundlePath: e.TEMPORAL_WORKFLOW_BUNDLE,
+    },
+    auth: {
+      jwtSecret: e.JWT_SECRET,
+      jwtExpiresInSeconds: e.JWT_EXPIRES_IN_SECONDS,
+      jwtIssuer: 'hookflow',
+      jwtAudience: 'hookflow-api',
+    },
+    email: {
+      resendApiKey: e.RESEND_API_KEY,
+      resendBaseUrl: e.RESEND_BASE_URL,
+      from: e.EMAIL_FROM,
+      maxPerSecond: e.EMAIL_MAX_PER_SECOND,
+    },
+    webhooks: {
+      maxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES,
+    },
+  };
+}
+
+export type Config = ReturnType<typeof loadConfig>;
+
+/** Narrows a config whose Temporal address is known (production entrypoints, or after the dev server started). */
+export function requireSetting<T>(value: T | undefined, key: string, hint: string): T {
+  if (value === undefined) throw new ConfigError([`${key}: required. ${hint}`]);
+  return value;
+}

@@ -1,0 +1,80 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import postgres from 'postgres';
+import type { Config } from '../config.js';
+import { schema } from './schema.js';
+
+/** The Drizzle database, whichever driver is underneath; repositories only see this. */
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export interface DbHandle {
+  db: Db;
+  driver: 'postgres' | 'pglite';
+  /** Runs `fn` while holding a cluster-wide lock, so two processes starting at once do not race. */
+  withMigrationLock<T>(fn: () => Promise<T>): Promise<T>;
+  /** Cheap round trip for readiness checks. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+// Any constant works; it only has to be the same for every Hookflow process sharing a database.
+const MIGRATION_LOCK_KEY = 0x686f6f6b; // "hook"
+
+/** postgres.js when DATABASE_URL is set, otherwise an embedded PGlite database under PGLITE_DATA_DIR. */
+export async function createDb(config: Pick<Config, 'db'>): Promise<DbHandle> {
+  if (config.db.url) return createPostgresDb(config.db.url);
+  return createPgliteDb(config.db.pgliteDataDir);
+}
+
+function createPostgresDb(url: string): DbHandle {
+  const sql = postgres(url, {
+    max: 10,
+    // Migrations print NOTICEs ("schema already exists, skipping"); they are noise in the service log.
+    onnotice: () => {},
+    connection: { application_name: 'hookflow' },
+  });
+  const db = drizzlePostgres(sql, { schema }) as unknown as Db;
+  return {
+    db,
+    driver: 'postgres',
+    async withMigrationLock(fn) {
+      // A session-level advisory lock lives on one connection: reserve it for the whole critical section.
+      const lockConnection = await sql.reserve();
+      try {
+        await lockConnection`select pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+        return await fn();
+      } finally {
+        await lockConnection`select pg_advisory_unlock(${MIGRATION_LOCK_KEY})`.catch(() => undefined);
+        lockConnection.release();
+      }
+    },
+    async ping() {
+      await sql`select 1`;
+    },
+    async close() {
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+async function createPgliteDb(dataDir: string): Promise<DbHandle> {
+  // `memory://` keeps everything in RAM (tests); anything else is a directory that persists across restarts.
+  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
+  const client = await PGlite.create(dataDir);
+  const db = drizzlePglite(client, { schema }) as unknown as Db;
+  return {
+    db,
+    driver: 'pglite',
+    // PGlite is single-process by construction (it owns its data directory), so there is nobody to race.
+    withMigrationLock: (fn) => fn(),
+    async ping() {
+      await client.query('select 1');
+    },
+    async close() {
+      await client.close();
+    },
+  };
+}

@@ -1,0 +1,66 @@
+import {
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import type { Step } from '../workflows/dsl.js';
+
+const timestamps = {
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+};
+
+export const users = pgTable('users', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  /** Stored lower-cased; uniqueness is case-insensitive because of that. */
+  email: text('email').notNull().unique(),
+  passwordHash: text('password_hash').notNull(),
+  ...timestamps,
+});
+
+export const webhookSigningModes = ['none', 'standard-webhooks'] as const;
+export type WebhookSigning = (typeof webhookSigningModes)[number];
+
+/** The mutable head of a workflow: who owns it, its webhook, and which version is current. */
+export const workflows = pgTable(
+  'workflows',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    ownerId: uuid('owner_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    currentVersion: integer('current_version').notNull(),
+    enabled: boolean('enabled').notNull().default(true),
+    webhookToken: text('webhook_token').notNull().unique(),
+    webhookSigning: text('webhook_signing').$type<WebhookSigning>().notNull().default('none'),
+    webhookSecret: text('webhook_secret'),
+    ...timestamps,
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    /** Soft delete: runs keep naming their version, and the webhook stops accepting. */
+    deletedAt: timestamp('deleted_at', { withTimezone: true }),
+  },
+  (table) => [index('workflows_owner_created_idx').on(table.ownerId, table.createdAt, table.id)],
+);
+
+/** Every saved definition, immutable once written, so a run can always name the version it ran. */
+export const workflowVersions = pgTable(
+  'workflow_versions',
+  {
+    workflowId: uuid('workflow_id')
+      .notNull()
+      .references(() => workflows.id, { onDelete: 'cascade' }),
+    version: integer('version').notNull(),
+    name: text('name').notNull(),
+    description: text('description').notNull().default(''),
+    steps: jsonb('steps').$type<Step[]>().notNull(),
+    ...timestamps,
+  },
+  (table) => [primaryKey({ columns: [table.workflowId, table.version] })],
+);
+
+export const schema = { users, workflows, workflowVersions };

@@ -1,0 +1,82 @@
+// `npm start`: the embedded default. Everything in one command on a fresh machine: PGlite under .data/, a local
+// Temporal dev server persisted under .data/ (Web UI on :8233), the worker and the API.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createActivities } from './activities/index.js';
+import { startApi } from './api/start.js';
+import { loadConfig } from './config.js';
+import { exitOnStartupError, onShutdownSignal } from './lifecycle.js';
+import { findTemporalCli, startDevServer, type DevServer } from './temporal/dev-server.js';
+import { installWorkerLogging, startWorker } from './temporal/worker.js';
+
+const JWT_SECRET_FILE = '.data/jwt-secret';
+
+/** A per-machine secret kept under .data/, so tokens survive restarts without anyone configuring one. */
+function embeddedJwtSecret(): string {
+  if (existsSync(JWT_SECRET_FILE)) return readFileSync(JWT_SECRET_FILE, 'utf8').trim();
+  const secret = randomBytes(32).toString('hex');
+  mkdirSync(dirname(JWT_SECRET_FILE), { recursive: true });
+  writeFileSync(JWT_SECRET_FILE, secret, { mode: 0o600 });
+  return secret;
+}
+
+const step = (message: string) => console.log(`hookflow: ${message}`);
+let devServer: DevServer | undefined;
+
+try {
+  const env = { ...process.env };
+  env.JWT_SECRET ||= embeddedJwtSecret();
+  let config = loadConfig(env);
+
+  let temporalAddress = config.temporal.address;
+  if (!temporalAddress) {
+    const cliPath = await findTemporalCli({ cliPath: config.temporal.cliPath });
+    const { port, uiPort, dbFile } = config.temporal.devServer;
+    step(`starting the Temporal dev server (${cliPath}) on 127.0.0.1:${port}, data in ${dbFile}...`);
+    devServer = await startDevServer({ cliPath, port, uiPort, dbFile, namespace: config.temporal.namespace });
+    temporalAddress = devServer.address;
+    env.TEMPORAL_UI_URL ||= devServer.uiUrl;
+    config = loadConfig(env);
+  }
+
+  // The SDK's per-step INFO lines (webpack output, worker state changes) drown the banner below.
+  if (config.logLevel === 'info') installWorkerLogging('warn');
+  step('bundling workflow code and starting the worker...');
+  const worker = await startWorker(config, temporalAddress, createActivities({ config }));
+  step(
+    config.db.url
+      ? 'connecting to PostgreSQL...'
+      : `opening the embedded database (PGlite) in ${config.db.pgliteDataDir}...`,
+  );
+  const api = await startApi(config, temporalAddress, {
+    level: config.logLevel === 'info' ? 'warn' : config.logLevel,
+  });
+
+  const base = config.http.publicUrl;
+  console.log(
+    [
+      '',
+      'Hookflow is running.',
+      `  API          ${base}/v1`,
+      `  API docs     ${base}/docs`,
+      `  Readiness    ${base}/readyz`,
+      `  Temporal UI  ${config.temporal.uiUrl}/namespaces/${config.temporal.namespace}/workflows`,
+      `  Email        ${config.email.resendApiKey ? 'sent through Resend' : 'printed here (console transport; set RESEND_API_KEY to send)'}`,
+      'Press Ctrl-C to stop.',
+      '',
+    ].join('\n'),
+  );
+
+  const running = devServer;
+  onShutdownSignal(async () => {
+    step('stopping: API, then worker, then Temporal dev server...');
+    await api.close();
+    await worker.stop();
+    await running?.stop();
+    step('stopped.');
+  }, config.http.shutdownGraceMs);
+} catch (error) {
+  await devServer?.stop();
+  exitOnStartupError(error);
+}

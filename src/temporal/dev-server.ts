@@ -1,0 +1,253 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, mkdirSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { homedir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Connection } from '@temporalio/client';
+import { hookflowSearchAttributes } from './search-attributes.js';
+
+/** The Temporal CLI version that scripts/install-temporal-cli.sh builds. */
+export const TEMPORAL_CLI_VERSION = 'v1.5.1';
+
+export class TemporalCliNotFoundError extends Error {
+  constructor(tried: string[], downloadError?: string) {
+    super(
+      [
+        'No Temporal CLI (the local dev server) could be found or downloaded.',
+        `Looked in: ${tried.join('; ')}.`,
+        downloadError ? `The SDK's download failed: ${downloadError}.` : '',
+        'Get one in either of these ways, then run the command again:',
+        '  - build it from the Go module proxy (needs Go, takes a few minutes once): npm run temporal:install',
+        '  - or install the Temporal CLI (https://docs.temporal.io/cli#install) and set TEMPORAL_CLI_PATH=/path/to/temporal',
+        'Or point TEMPORAL_ADDRESS at a Temporal server that is already running.',
+      ]
+        .filter(Boolean)
+        .join('\n'),
+    );
+    this.name = 'TemporalCliNotFoundError';
+  }
+}
+
+export function hookflowCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.HOOKFLOW_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'hookflow');
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Finds the Temporal CLI: TEMPORAL_CLI_PATH, then `temporal` on PATH, then the cache that
+ * scripts/install-temporal-cli.sh builds into, then the SDK's download (only where there is internet).
+ */
+export async function findTemporalCli(
+  options: { cliPath?: string; allowDownload?: boolean } = {},
+): Promise<string> {
+  const tried: string[] = [];
+  if (options.cliPath) {
+    if (isExecutable(options.cliPath)) return options.cliPath;
+    throw new TemporalCliNotFoundError([`TEMPORAL_CLI_PATH=${options.cliPath} (not an executable file)`]);
+  }
+  for (const dir of (process.env.PATH ?? '').split(delimiter).filter(Boolean)) {
+    const candidate = join(dir, 'temporal');
+    if (isExecutable(candidate)) return candidate;
+  }
+  tried.push('`temporal` on PATH');
+  const cached = join(hookflowCacheDir(), `temporal-cli-${TEMPORAL_CLI_VERSION}`, 'temporal');
+  if (isExecutable(cached)) return cached;
+  tried.push(cached);
+  if (options.allowDownload === false) throw new TemporalCliNotFoundError(tried);
+  const downloadDir = join(hookflowCacheDir(), 'sdk-download');
+  tried.push(`the SDK's download into ${downloadDir}`);
+  try {
+    return await downloadWithSdk(downloadDir);
+  } catch (error) {
+    throw new TemporalCliNotFoundError(
+      tried,
+      error instanceof Error ? error.message.split('\n')[0] : String(error),
+    );
+  }
+}
+
+/**
+ * The SDK only downloads its dev server as part of starting it, so start one briefly and keep the binary it
+ * left in `downloadDir`. Only reached on machines with internet access and no CLI installed.
+ */
+async function downloadWithSdk(downloadDir: string): Promise<string> {
+  mkdirSync(downloadDir, { recursive: true });
+  const findDownloaded = () =>
+    readdirSync(downloadDir)
+      .filter((name) => name.startsWith('temporal-cli'))
+      .map((name) => join(downloadDir, name))
+      .find(isExecutable);
+  const existing = findDownloaded();
+  if (existing) return existing;
+  const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+  console.error(`Downloading the Temporal dev server with the Temporal SDK into ${downloadDir}...`);
+  try {
+    const env = await TestWorkflowEnvironment.createLocal({
+      server: { executable: { type: 'cached-download', downloadDir } },
+    });
+    await env.teardown();
+  } catch (error) {
+    // The download may have succeeded even if the SDK's short start-up wait did not: look before giving up.
+    const downloaded = findDownloaded();
+    if (downloaded) return downloaded;
+    throw error;
+  }
+  const downloaded = findDownloaded();
+  if (!downloaded) throw new Error('the SDK reported success but left no binary');
+  return downloaded;
+}
+
+export async function findFreePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, host, () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+export interface DevServerOptions {
+  cliPath: string;
+  /** gRPC port; 0 picks a free one. */
+  port: number;
+  /** Web UI port; 0 disables the UI (headless). */
+  uiPort: number;
+  /** SQLite file that makes runs survive a restart; omitted: in memory. */
+  dbFile?: string;
+  namespace?: string;
+  startTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface DevServer {
+  address: string;
+  uiUrl: string | undefined;
+  pid: number | undefined;
+  /** Stops the server and waits for it to exit. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Why a shell wrapper: Node cannot ask the kernel to kill a child when the parent dies. The wrapper holds a pipe
+ * from us on stdin; when we exit for any reason (Ctrl-C, SIGTERM, a crash, even SIGKILL) the pipe closes,
+ * `read` returns, and it stops the server. So no dev server outlives the process that started it.
+ */
+const WATCHDOG_SCRIPT = [
+  '"$@" &',
+  'server=$!',
+  'trap \'kill -TERM "$server" 2>/dev/null; wait "$server"; exit 0\' TERM INT HUP',
+  'read -r _ignored',
+  'kill -TERM "$server" 2>/dev/null',
+  'wait "$server"',
+].join('\n');
+
+/** Starts `temporal server start-dev` with Hookflow's search attributes and waits until it answers. */
+export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  const port = options.port || (await findFreePort());
+  const namespace = options.namespace ?? 'default';
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--namespace',
+    namespace,
+    '--log-level',
+    'error',
+    ...hookflowSearchAttributes.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
+  ];
+  if (options.uiPort) args.push('--ui-port', String(options.uiPort));
+  else args.push('--headless');
+  if (options.dbFile) {
+    mkdirSync(dirname(options.dbFile), { recursive: true });
+    args.push('--db-filename', options.dbFile);
+  }
+
+  const child = spawn('sh', ['-c', WATCHDOG_SCRIPT, 'temporal-watchdog', options.cliPath, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const collect = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-8000);
+    for (const line of chunk.toString().split('\n')) if (line.trim()) options.log?.(line);
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+
+  const address = `127.0.0.1:${port}`;
+  const server: DevServer = {
+    address,
+    uiUrl: options.uiPort ? `http://localhost:${options.uiPort}` : undefined,
+    pid: child.pid,
+    stop: () => stopChild(child, exited),
+  };
+  try {
+    await waitUntilServing(address, namespace, child, exited, options.startTimeoutMs ?? 60_000);
+  } catch (error) {
+    await server.stop();
+    throw new Error(`${(error as Error).message}\n--- temporal output ---\n${output.trim()}`, {
+      cause: error,
+    });
+  }
+  return server;
+}
+
+async function waitUntilServing(
+  address: string,
+  namespace: string,
+  child: ChildProcess,
+  exited: Promise<number | null>,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  let hasExited = false;
+  void exited.then(() => (hasExited = true));
+  while (Date.now() < deadline) {
+    if (hasExited)
+      throw new Error(`The Temporal dev server exited during start-up (exit code ${child.exitCode}).`);
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: 2000 });
+      try {
+        // The namespace answering means the frontend and its persistence are up, not just the gRPC port.
+        await connection.workflowService.describeNamespace({ namespace });
+        return;
+      } finally {
+        await connection.close();
+      }
+    } catch (error) {
+      lastError = error;
+      await sleep(250);
+    }
+  }
+  throw new Error(
+    `The Temporal dev server did not answer on ${address} within ${timeoutMs} ms: ${String(lastError)}`,
+  );
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<number | null>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.stdin?.end(); // the watchdog's cue to stop the server
+  const timeout = sleep(10_000).then(() => 'timeout' as const);
+  if ((await Promise.race([exited, timeout])) === 'timeout') {
+    child.kill('SIGKILL');
+    await exited;
+  }
+}

@@ -1,0 +1,16 @@
+import { randomBytes } from 'node:crypto';
+import { loadConfig, type Config } from '../../src/config.js';
+
+/** A valid config built the same way production builds it, from environment-style strings. */
+export function testConfig(env: Record<string, string | undefined> = {}): Config {
+  return loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    JWT_SECRET: randomBytes(32).toString('hex'),
+    // Each test file gets its own task queue, so its workflows only ever reach its own worker.
+    TEMPORAL_TASK_QUEUE: `hookflow-test-${randomBytes(4).toString('hex')}`,
+    EMAIL_FROM: 'Hookflow Tests <tests@hookflow.test>',
+    EMAIL_MAX_PER_SECOND: '1000',
+    ...env,
+  });
+}
