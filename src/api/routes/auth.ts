@@ -1,0 +1,106 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { AppError } from '../../errors.js';
+import type { AuthService } from '../services/auth-service.js';
+import type { RateLimiter } from '../services/rate-limiter.js';
+
+/** Trimmed and lower-cased before the format check, so `" Ada@Example.com"` and `ada@example.com` are one account. */
+const emailSchema = z.string().trim().toLowerCase().max(254).check(z.email());
+const userSchema = z.object({ id: z.uuid(), email: z.string() });
+const errorSchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.array(z.unknown()) }),
+  requestId: z.string(),
+});
+
+const registerBodySchema = z.strictObject({
+  email: emailSchema,
+  // Length (8 to 256) is checked by the service, so a short one answers WEAK_PASSWORD rather than VALIDATION_FAILED.
+  password: z.string().describe('8 to 256 characters'),
+});
+const loginBodySchema = z.strictObject({ email: emailSchema, password: z.string().min(1) });
+
+export const authRoutes: FastifyPluginAsyncZod<{
+  auth: AuthService;
+  loginLimiter: RateLimiter;
+  /** Lifetime of the access tokens the auth plugin signs (config.auth.jwtExpiresInSeconds). */
+  expiresInSeconds: number;
+}> = (app, { auth, loginLimiter, expiresInSeconds }) => {
+  app.post(
+    '/auth/register',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Create an account and get an access token',
+        body: registerBodySchema,
+        response: {
+          201: z.object({ user: userSchema, token: z.string() }),
+          400: errorSchema,
+          409: errorSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const user = await auth.register(request.body.email, request.body.password);
+      return reply
+        .status(201)
+        .send({ user, token: app.issueAccessToken({ sub: user.id, email: user.email }) });
+    },
+  );
+
+  app.post(
+    '/auth/login',
+    {
+      schema: {
+        tags: ['auth'],
+        summary: 'Exchange email and password for a Bearer access token',
+        description: 'Limited per client IP and per email; over the limit it answers 429 with Retry-After.',
+        body: loginBodySchema,
+        response: {
+          200: z.object({ token: z.string(), tokenType: z.literal('Bearer'), expiresIn: z.number().int() }),
+          400: errorSchema,
+          401: errorSchema,
+          429: errorSchema,
+        },
+      },
+    },
+    async (request) => {
+      const { email, password } = request.body;
+      // Both keys count every attempt: the IP one slows spraying many emails, the email one guessing one password
+      // from many addresses.
+      const byIp = loginLimiter.hit(`ip:${request.ip}`);
+      const byEmail = loginLimiter.hit(`email:${email}`);
+      if (!byIp.allowed || !byEmail.allowed) {
+        const retryAfter = Math.max(byIp.retryAfterSeconds, byEmail.retryAfterSeconds);
+        throw new AppError(
+          'RATE_LIMITED',
+          429,
+          `Too many sign-in attempts: try again in ${retryAfter} seconds.`,
+          [],
+          { 'retry-after': String(retryAfter) },
+        );
+      }
+      const user = await auth.login(email, password);
+      return {
+        token: app.issueAccessToken({ sub: user.id, email: user.email }),
+        tokenType: 'Bearer' as const,
+        expiresIn: expiresInSeconds,
+      };
+    },
+  );
+
+  app.get(
+    '/me',
+    {
+      preHandler: (request, reply) => app.authenticate(request, reply),
+      schema: {
+        tags: ['auth'],
+        summary: 'The signed-in user',
+        security: [{ bearerAuth: [] }],
+        response: { 200: userSchema, 401: errorSchema },
+      },
+    },
+    (request) => auth.me(request.user.sub),
+  );
+
+  return Promise.resolve();
+};

@@ -1,0 +1,247 @@
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { eq } from 'drizzle-orm';
+import type { LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { buildApp, type App } from '../../src/api/app.js';
+import { users } from '../../src/db/schema.js';
+import { testConfig } from '../helpers/config.js';
+import { openMigratedDb, type TestDriver } from '../helpers/database.js';
+
+const temporalAddress = inject('temporalAddress');
+const PASSWORD = 'correct horse battery staple';
+
+const base64url = (value: string | Buffer) => Buffer.from(value).toString('base64url');
+
+/** Signs a JWT by hand, so tests can make tokens the app would never issue. */
+function signToken(
+  claims: Record<string, unknown>,
+  secret: string,
+  header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT' },
+): string {
+  const unsigned = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(claims))}`;
+  return `${unsigned}.${createHmac('sha256', secret).update(unsigned).digest('base64url')}`;
+}
+
+/** Every error answer has the DESIGN §3 shape, and its requestId is the one in the x-request-id header. */
+function expectError(response: LightMyRequestResponse, status: number, code: string) {
+  expect(response.statusCode, response.body).toBe(status);
+  const body = response.json<{
+    error: { code: string; message: string; details: unknown[] };
+    requestId: string;
+  }>();
+  expect(body).toEqual({
+    error: { code, message: expect.any(String) as string, details: expect.any(Array) as unknown[] },
+    requestId: response.headers['x-request-id'],
+  });
+  expect(body.error.message.length).toBeGreaterThan(10);
+  return body;
+}
+
+describe.each<TestDriver>(['postgres', 'pglite'])('auth on %s', (driver) => {
+  const jwtSecret = randomBytes(32).toString('hex');
+  let db: Awaited<ReturnType<typeof openMigratedDb>>;
+  let connection: Connection;
+  let app: App;
+  // Each request comes from its own address unless a test says otherwise, so the per-IP login limit only bites
+  // where a test means it to.
+  let addresses = 0;
+  const nextAddress = () => `10.0.${Math.floor(++addresses / 250)}.${(addresses % 250) + 1}`;
+
+  const post = (url: string, payload: unknown, remoteAddress = nextAddress()) =>
+    app.inject({ method: 'POST', url, payload: payload as Record<string, unknown>, remoteAddress });
+  const me = (authorization?: string) =>
+    app.inject({ method: 'GET', url: '/v1/me', headers: authorization ? { authorization } : {} });
+  const newEmail = () => `user-${randomUUID()}@example.com`;
+  const register = async (email = newEmail(), password = PASSWORD) => {
+    const response = await post('/v1/auth/register', { email, password });
+    expect(response.statusCode, response.body).toBe(201);
+    return response.json<{ user: { id: string; email: string }; token: string }>();
+  };
+  const validClaims = (sub: string) => {
+    const now = Math.floor(Date.now() / 1000);
+    return { sub, email: 'x@example.com', iss: 'hookflow', aud: 'hookflow-api', iat: now, exp: now + 600 };
+  };
+
+  beforeAll(async () => {
+    db = await openMigratedDb(driver);
+    connection = await Connection.connect({ address: temporalAddress });
+    app = await buildApp({
+      config: testConfig({ JWT_SECRET: jwtSecret }),
+      db,
+      temporal: { connection, client: new Client({ connection }) },
+    });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await connection?.close();
+    await db?.close();
+  });
+
+  it('registers a user whose token works on /v1/me', async () => {
+    const { user, token } = await register(' Ada.Lovelace@Example.COM ');
+    expect(user).toEqual({
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/) as string,
+      email: 'ada.lovelace@example.com',
+    });
+
+    const response = await me(`Bearer ${token}`);
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual(user);
+  });
+
+  it('refuses a second account for the same email in any case with 409 EMAIL_TAKEN', async () => {
+    const email = newEmail();
+    await register(email);
+    const response = await post('/v1/auth/register', { email: email.toUpperCase(), password: PASSWORD });
+    const body = expectError(response, 409, 'EMAIL_TAKEN');
+    expect(body.error.message).toContain('POST /v1/auth/login');
+  });
+
+  it('refuses a password shorter than 8 or longer than 256 characters with 400 WEAK_PASSWORD', async () => {
+    const short = await post('/v1/auth/register', { email: newEmail(), password: 'short' });
+    expect(expectError(short, 400, 'WEAK_PASSWORD').error.message).toContain('8');
+    const long = await post('/v1/auth/register', { email: newEmail(), password: 'x'.repeat(257) });
+    expectError(long, 400, 'WEAK_PASSWORD');
+  });
+
+  it('signs in with the right password and gives a Bearer token that works on /v1/me', async () => {
+    const email = newEmail();
+    const { user } = await register(email);
+    const response = await post('/v1/auth/login', { email: email.toUpperCase(), password: PASSWORD });
+    expect(response.statusCode, response.body).toBe(200);
+    const body = response.json<{ token: string; tokenType: string; expiresIn: number }>();
+    expect(body).toEqual({ token: expect.any(String) as string, tokenType: 'Bearer', expiresIn: 3600 });
+    expect((await me(`Bearer ${body.token}`)).json()).toEqual(user);
+  });
+
+  it('answers a wrong password and an unknown email alike with 401 INVALID_CREDENTIALS', async () => {
+    const email = newEmail();
+    await register(email);
+    const wrong = expectError(
+      await post('/v1/auth/login', { email, password: 'not the password' }),
+      401,
+      'INVALID_CREDENTIALS',
+    );
+    const unknown = expectError(
+      await post('/v1/auth/login', { email: newEmail(), password: PASSWORD }),
+      401,
+      'INVALID_CREDENTIALS',
+    );
+    expect(unknown.error).toEqual(wrong.error);
+  });
+
+  it('answers a body that is not JSON with 400 MALFORMED_JSON', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/auth/login',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"email": "a@example.com", "password": ',
+    });
+    expectError(response, 400, 'MALFORMED_JSON');
+  });
+
+  it('answers an unknown field or a bad email with 400 VALIDATION_FAILED naming the problem', async () => {
+    const extra = await post('/v1/auth/register', { email: newEmail(), password: PASSWORD, admin: true });
+    expect(expectError(extra, 400, 'VALIDATION_FAILED').error.message).toContain('admin');
+    const badEmail = await post('/v1/auth/login', { email: 'not-an-email', password: PASSWORD });
+    expect(expectError(badEmail, 400, 'VALIDATION_FAILED').error.message).toContain('body.email');
+  });
+
+  it('answers /v1/me without an Authorization header with 401 UNAUTHORIZED', async () => {
+    expectError(await me(), 401, 'UNAUTHORIZED');
+    expectError(await me('Basic dXNlcjpwYXNz'), 401, 'UNAUTHORIZED');
+  });
+
+  it('refuses a token whose signature was tampered with', async () => {
+    const { token } = await register();
+    const [header, payload, signature = ''] = token.split('.');
+    const flipped = signature.replace(
+      /^(.{5})(.)/,
+      (_, head: string, c: string) => head + (c === 'A' ? 'B' : 'A'),
+    );
+    expect(flipped).not.toBe(signature);
+    expectError(await me(`Bearer ${header}.${payload}.${flipped}`), 401, 'UNAUTHORIZED');
+  });
+
+  it('refuses an unsigned token (alg "none")', async () => {
+    const { user } = await register();
+    const unsigned = `${base64url(JSON.stringify({ alg: 'none', typ: 'JWT' }))}.${base64url(
+      JSON.stringify(validClaims(user.id)),
+    )}.`;
+    expectError(await me(`Bearer ${unsigned}`), 401, 'UNAUTHORIZED');
+  });
+
+  it('refuses a token signed with another secret', async () => {
+    const { user } = await register();
+    const forged = signToken(validClaims(user.id), randomBytes(32).toString('hex'));
+    expectError(await me(`Bearer ${forged}`), 401, 'UNAUTHORIZED');
+  });
+
+  it('accepts a hand-signed token with the right secret, issuer and audience (the control for the cases around it)', async () => {
+    const { user } = await register();
+    const response = await me(`Bearer ${signToken(validClaims(user.id), jwtSecret)}`);
+    expect(response.statusCode, response.body).toBe(200);
+  });
+
+  it('answers an expired token with 401 TOKEN_EXPIRED', async () => {
+    const { user } = await register();
+    const now = Math.floor(Date.now() / 1000);
+    const expired = signToken({ ...validClaims(user.id), iat: now - 3660, exp: now - 60 }, jwtSecret);
+    const body = expectError(await me(`Bearer ${expired}`), 401, 'TOKEN_EXPIRED');
+    expect(body.error.message).toContain('POST /v1/auth/login');
+  });
+
+  it('refuses a token for another audience or issuer', async () => {
+    const { user } = await register();
+    const otherAudience = signToken({ ...validClaims(user.id), aud: 'another-api' }, jwtSecret);
+    expectError(await me(`Bearer ${otherAudience}`), 401, 'UNAUTHORIZED');
+    const otherIssuer = signToken({ ...validClaims(user.id), iss: 'someone-else' }, jwtSecret);
+    expectError(await me(`Bearer ${otherIssuer}`), 401, 'UNAUTHORIZED');
+  });
+
+  it('answers a valid token for a deleted account with 401 UNAUTHORIZED', async () => {
+    const { user, token } = await register();
+    await db.db.delete(users).where(eq(users.id, user.id));
+    expectError(await me(`Bearer ${token}`), 401, 'UNAUTHORIZED');
+  });
+
+  it('limits sign-in attempts per email, from any address, with 429 RATE_LIMITED and Retry-After', async () => {
+    const email = newEmail();
+    await register(email);
+    for (let attempt = 1; attempt <= 10; attempt += 1) {
+      expectError(
+        await post('/v1/auth/login', { email, password: `guess ${attempt}` }),
+        401,
+        'INVALID_CREDENTIALS',
+      );
+    }
+    const limited = await post('/v1/auth/login', { email: email.toUpperCase(), password: 'guess 11' });
+    expectError(limited, 429, 'RATE_LIMITED');
+    const retryAfter = Number(limited.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    // While limited, even the right password is refused: the limit is what stops guessing.
+    expectError(await post('/v1/auth/login', { email, password: PASSWORD }), 429, 'RATE_LIMITED');
+  });
+
+  it('limits sign-in attempts per client address across emails', async () => {
+    const address = '192.0.2.77';
+    for (let attempt = 1; attempt <= 10; attempt += 1) {
+      const response = await post('/v1/auth/login', { email: newEmail(), password: PASSWORD }, address);
+      expectError(response, 401, 'INVALID_CREDENTIALS');
+    }
+    const limited = await post('/v1/auth/login', { email: newEmail(), password: PASSWORD }, address);
+    expectError(limited, 429, 'RATE_LIMITED');
+    expect(limited.headers['retry-after']).toMatch(/^\d+$/);
+  });
+
+  it('documents the auth routes in the OpenAPI document, /v1/me with bearer auth', async () => {
+    const response = await app.inject({ method: 'GET', url: '/openapi.json' });
+    const document = response.json<{ paths: Record<string, Record<string, { security?: unknown }>> }>();
+    expect(Object.keys(document.paths)).toEqual(
+      expect.arrayContaining(['/v1/auth/register', '/v1/auth/login', '/v1/me']),
+    );
+    expect(document.paths['/v1/me']?.get?.security).toEqual([{ bearerAuth: [] }]);
+  });
+});
