@@ -38,6 +38,10 @@ export function createSendEmail(deps: { transport: EmailTransport; defaultFrom: 
         ...(result.retryAfterSeconds !== undefined && { nextRetryDelay: result.retryAfterSeconds * 1000 }),
       });
     }
+    // The same key still in flight at the provider (our earlier attempt died mid-request): ask again later.
+    if (result.name === 'concurrent_idempotent_requests') {
+      throw ApplicationFailure.create({ type: EMAIL_ERROR_TYPES.unavailable, message: what, details });
+    }
     if (result.statusCode !== null && result.statusCode >= 400 && result.statusCode < 500) {
       throw ApplicationFailure.create({
         type: EMAIL_ERROR_TYPES.rejected,

@@ -96,6 +96,7 @@ export async function runSteps(input: RunStepsInput): Promise<RunProgress> {
         throw error;
       }
       state.error = describeFailure(error);
+      state.attempts = attemptsOf(error) ?? state.attempts;
       currentStepId = null;
       throw ApplicationFailure.create({
         type: STEP_FAILED_ERROR_TYPE,
@@ -209,6 +210,21 @@ function describeFailure(error: unknown): NonNullable<StepState['error']> {
   }
   if (cause instanceof CancelledFailure) return { message: cause.message, type: 'Cancelled' };
   return { message: cause instanceof Error ? cause.message : String(cause) };
+}
+
+/** The send activity puts its attempt number in its failure's details; the workflow cannot see it otherwise. */
+function attemptsOf(error: unknown): number | undefined {
+  const cause = error instanceof ActivityFailure ? error.cause : undefined;
+  const detail: unknown = cause instanceof ApplicationFailure ? cause.details?.[0] : undefined;
+  if (
+    typeof detail === 'object' &&
+    detail !== null &&
+    'attempt' in detail &&
+    typeof detail.attempt === 'number'
+  ) {
+    return detail.attempt;
+  }
+  return undefined;
 }
 
 function assertNever(value: never): never {

@@ -1,0 +1,169 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { describe, expect, it } from 'vitest';
+import type { EmailTransport, OutgoingEmail, TransportResult } from '../../src/activities/email-transport.js';
+import { createSendEmail, EMAIL_ERROR_TYPES, type SendEmailInput } from '../../src/activities/send-email.js';
+
+/** The mock environment logs every failed activity at WARN; only errors belong in the test report. */
+const quiet = { logger: new DefaultLogger('ERROR') };
+
+/** A transport that answers what the test says and remembers what it was asked to send. */
+function scriptedTransport(result: TransportResult) {
+  const sent: { email: OutgoingEmail & { from: string }; idempotencyKey: string }[] = [];
+  const transport: EmailTransport = {
+    name: 'resend',
+    send(email, idempotencyKey) {
+      sent.push({ email, idempotencyKey });
+      return Promise.resolve(result);
+    },
+  };
+  return { transport, sent };
+}
+
+const input: SendEmailInput = {
+  idempotencyKey: 'run_1/welcome',
+  email: { to: ['ada@example.com'], subject: 'Welcome', text: 'Hi' },
+};
+
+async function runSendEmail(result: TransportResult, attempt = 1) {
+  const { transport, sent } = scriptedTransport(result);
+  const sendEmail = createSendEmail({ transport, defaultFrom: 'Hookflow <hookflow@example.com>' });
+  const env = new MockActivityEnvironment({ attempt }, quiet);
+  const outcome = await env.run(sendEmail, input).then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+  return { outcome, sent };
+}
+
+/** The ApplicationFailure the activity threw; fails the test when it returned instead. */
+async function failureOf(result: TransportResult, attempt = 1): Promise<ApplicationFailure> {
+  const { outcome } = await runSendEmail(result, attempt);
+  if (outcome.ok) throw new Error(`expected a failure, got ${JSON.stringify(outcome.value)}`);
+  expect(outcome.error).toBeInstanceOf(ApplicationFailure);
+  return outcome.error as ApplicationFailure;
+}
+
+describe('sendEmail activity', () => {
+  it('returns the provider id, the transport and the attempt on success, with the default from', async () => {
+    const { outcome, sent } = await runSendEmail({ ok: true, id: 'em_123' }, 2);
+    expect(outcome).toEqual({
+      ok: true,
+      value: { providerId: 'em_123', transport: 'resend', to: ['ada@example.com'], attempt: 2 },
+    });
+    expect(sent).toEqual([
+      {
+        idempotencyKey: 'run_1/welcome',
+        email: { ...input.email, from: 'Hookflow <hookflow@example.com>' },
+      },
+    ]);
+  });
+
+  it('keeps the step’s own from', async () => {
+    const { transport, sent } = scriptedTransport({ ok: true, id: 'em_1' });
+    const sendEmail = createSendEmail({ transport, defaultFrom: 'Default <default@example.com>' });
+    await new MockActivityEnvironment({}, quiet).run(sendEmail, {
+      ...input,
+      email: { ...input.email, from: 'Team <team@example.com>' },
+    });
+    expect(sent[0]?.email.from).toBe('Team <team@example.com>');
+  });
+
+  it('fails for good on a 422: EmailRejected, non-retryable, saying what the provider said', async () => {
+    const failure = await failureOf({
+      ok: false,
+      statusCode: 422,
+      name: 'validation_error',
+      message: 'Invalid `to` field.',
+    });
+    expect(failure.type).toBe(EMAIL_ERROR_TYPES.rejected);
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toContain('422 validation_error');
+    expect(failure.message).toContain('Invalid `to` field.');
+    expect(failure.details).toEqual([{ attempt: 1, statusCode: 422, providerError: 'validation_error' }]);
+  });
+
+  it('fails for good on an authentication error (401)', async () => {
+    const failure = await failureOf({
+      ok: false,
+      statusCode: 401,
+      name: 'missing_api_key',
+      message: 'Missing API key in the authorization header.',
+    });
+    expect(failure.type).toBe(EMAIL_ERROR_TYPES.rejected);
+    expect(failure.nonRetryable).toBe(true);
+  });
+
+  it('retries a 409 concurrent_idempotent_requests: the earlier attempt is still in flight at the provider', async () => {
+    const failure = await failureOf({
+      ok: false,
+      statusCode: 409,
+      name: 'concurrent_idempotent_requests',
+      message: 'Same idempotency key used while original request is still in progress.',
+    });
+    expect(failure.type).toBe(EMAIL_ERROR_TYPES.unavailable);
+    expect(failure.nonRetryable).toBeFalsy();
+  });
+
+  it('fails for good on a 409 invalid_idempotent_request (same key, another body)', async () => {
+    const failure = await failureOf({
+      ok: false,
+      statusCode: 409,
+      name: 'invalid_idempotent_request',
+      message: 'Same idempotency key used with a different request payload.',
+    });
+    expect(failure.type).toBe(EMAIL_ERROR_TYPES.rejected);
+    expect(failure.nonRetryable).toBe(true);
+  });
+
+  it('retries a 500 with the step’s backoff: EmailProviderUnavailable, retryable, no fixed delay', async () => {
+    const failure = await failureOf(
+      { ok: false, statusCode: 500, name: 'internal_server_error', message: 'An unexpected error occurred.' },
+      3,
+    );
+    expect(failure.type).toBe(EMAIL_ERROR_TYPES.unavailable);
+    expect(failure.nonRetryable).toBeFalsy();
+    expect(failure.nextRetryDelay).toBeUndefined();
+    expect(failure.details).toEqual([
+      { attempt: 3, statusCode: 500, providerError: 'internal_server_error' },
+    ]);
+  });
+
+  it('retries a 429 after the provider’s retry-after (3 s → 3000 ms)', async () => {
+    const failure = await failureOf({
+      ok: false,
+      statusCode: 429,
+      name: 'rate_limit_exceeded',
+      message: 'Too many requests.',
+      retryAfterSeconds: 3,
+    });
+    expect(failure.type).toBe(EMAIL_ERROR_TYPES.rateLimited);
+    expect(failure.nonRetryable).toBeFalsy();
+    expect(failure.nextRetryDelay).toBe(3000);
+  });
+
+  it('retries a 429 without retry-after with the step’s backoff', async () => {
+    const failure = await failureOf({
+      ok: false,
+      statusCode: 429,
+      name: 'rate_limit_exceeded',
+      message: 'Too many requests.',
+    });
+    expect(failure.type).toBe(EMAIL_ERROR_TYPES.rateLimited);
+    expect(failure.nonRetryable).toBeFalsy();
+    expect(failure.nextRetryDelay).toBeUndefined();
+  });
+
+  it('retries a network error (no status code)', async () => {
+    const failure = await failureOf({
+      ok: false,
+      statusCode: null,
+      name: 'application_error',
+      message: 'Unable to fetch data. The request could not be resolved.',
+    });
+    expect(failure.type).toBe(EMAIL_ERROR_TYPES.unavailable);
+    expect(failure.nonRetryable).toBeFalsy();
+    expect(failure.message).toContain('nothing (network error)');
+  });
+});
