@@ -2,7 +2,7 @@ CREATE TABLE "users" (
 	"id" uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL,
 	"email" text NOT NULL,
 	"password_hash" text NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "users_email_unique" UNIQUE("email")
 );
 --> statement-breakpoint
@@ -12,7 +12,7 @@ CREATE TABLE "workflow_versions" (
 	"name" text NOT NULL,
 	"description" text DEFAULT '' NOT NULL,
 	"steps" jsonb NOT NULL,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "workflow_versions_workflow_id_version_pk" PRIMARY KEY("workflow_id","version")
 );
 --> statement-breakpoint
@@ -24,9 +24,9 @@ CREATE TABLE "workflows" (
 	"webhook_token" text NOT NULL,
 	"webhook_signing" text DEFAULT 'none' NOT NULL,
 	"webhook_secret" text,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"updated_at" timestamp with time zone DEFAULT now() NOT NULL,
-	"deleted_at" timestamp with time zone,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"updated_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
+	"deleted_at" timestamp (3) with time zone,
 	CONSTRAINT "workflows_webhook_token_unique" UNIQUE("webhook_token")
 );
 --> statement-breakpoint

@@ -1,17 +1,32 @@
+import type { Client, Connection } from '@temporalio/client';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Connection } from '@temporalio/client';
-import type { Config } from '../config.js';
+import { requireSetting, type Config } from '../config.js';
 import type { DbHandle } from '../db/client.js';
+import { createUserRepo } from '../db/repos/user-repo.js';
+import { createWorkflowRepo } from '../db/repos/workflow-repo.js';
+import { authPlugin } from './plugins/auth.js';
 import { errorHandlerPlugin } from './plugins/error-handler.js';
 import { openApiPlugin } from './plugins/openapi.js';
+import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
+import { hookRoutes } from './routes/hooks.js';
+import { runRoutes } from './routes/runs.js';
+import { workflowRoutes } from './routes/workflows.js';
+import { createAuthService } from './services/auth-service.js';
 import { createHealthService } from './services/health-service.js';
+import { createHookService } from './services/hook-service.js';
+import { createRateLimiter } from './services/rate-limiter.js';
+import { createRunService } from './services/run-service.js';
+import { createWorkflowService } from './services/workflow-service.js';
 
 export interface AppDeps {
   config: Config;
   db: DbHandle;
-  temporal: { connection: Pick<Connection, 'workflowService'> };
+  temporal: {
+    connection: Pick<Connection, 'workflowService'>;
+    client: Pick<Client, 'workflow' | 'withDeadline' | 'workflowService'>;
+  };
   logger?: FastifyServerOptions['logger'];
 }
 
@@ -20,6 +35,7 @@ export interface AppDeps {
  * that, and tests drive the app with inject().
  */
 export async function buildApp(deps: AppDeps) {
+  const { config } = deps;
   const app = Fastify({
     logger: deps.logger ?? false,
     genReqId: () => crypto.randomUUID(),
@@ -35,10 +51,42 @@ export async function buildApp(deps: AppDeps) {
   });
 
   await app.register(errorHandlerPlugin);
-  await app.register(openApiPlugin, { publicUrl: deps.config.http.publicUrl, version: '0.1.0' });
+  await app.register(openApiPlugin, { publicUrl: config.http.publicUrl, version: '0.1.0' });
+  const jwtSecret = requireSetting(
+    config.auth.jwtSecret,
+    'JWT_SECRET',
+    'The API signs access tokens with it.',
+  );
+  await app.register(authPlugin, { auth: { ...config.auth, jwtSecret } });
 
-  const health = createHealthService({ db: deps.db, temporal: deps.temporal.connection });
-  await app.register(healthRoutes, { health });
+  // Services are built once here, bottom-up, and handed to the route plugins that call them.
+  const users = createUserRepo(deps.db.db);
+  const workflowRepo = createWorkflowRepo(deps.db.db);
+  const workflows = createWorkflowService({ workflows: workflowRepo, publicUrl: config.http.publicUrl });
+  const runs = createRunService({ temporal: deps.temporal.client, workflows: workflowRepo, config });
+  const hooks = createHookService({ workflows: workflowRepo, runs });
+
+  await app.register(healthRoutes, {
+    health: createHealthService({ db: deps.db, temporal: deps.temporal.connection }),
+  });
+  await app.register(
+    async (v1) => {
+      await v1.register(authRoutes, {
+        auth: createAuthService({ users }),
+        loginLimiter: createRateLimiter({ limit: 10, windowMs: 60_000 }),
+        expiresInSeconds: config.auth.jwtExpiresInSeconds,
+      });
+      await v1.register(workflowRoutes, { workflows, runs });
+      await v1.register(runRoutes, { runs });
+    },
+    { prefix: '/v1' },
+  );
+  await app.register(hookRoutes, {
+    prefix: '/hooks',
+    hooks,
+    maxBodyBytes: config.webhooks.maxBodyBytes,
+    limiter: createRateLimiter({ limit: 600, windowMs: 60_000 }),
+  });
 
   return app;
 }

@@ -12,7 +12,7 @@ import {
 import type { Step } from '../workflows/dsl.js';
 
 const timestamps = {
-  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
 };
 
 export const users = pgTable('users', {
@@ -40,9 +40,9 @@ export const workflows = pgTable(
     webhookSigning: text('webhook_signing').$type<WebhookSigning>().notNull().default('none'),
     webhookSecret: text('webhook_secret'),
     ...timestamps,
-    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
     /** Soft delete: runs keep naming their version, and the webhook stops accepting. */
-    deletedAt: timestamp('deleted_at', { withTimezone: true }),
+    deletedAt: timestamp('deleted_at', { withTimezone: true, precision: 3 }),
   },
   (table) => [index('workflows_owner_created_idx').on(table.ownerId, table.createdAt, table.id)],
 );

@@ -37,7 +37,11 @@ describe.each<TestDriver>(['postgres', 'pglite'])('database and readiness on %s'
   });
 
   it('answers /healthz and a ready /readyz when PostgreSQL and Temporal answer', async () => {
-    const app = await buildApp({ config: testConfig(), db, temporal: { connection } });
+    const app = await buildApp({
+      config: testConfig(),
+      db,
+      temporal: { connection, client: new Client({ connection }) },
+    });
     const health = await app.inject({ method: 'GET', url: '/healthz' });
     expect(health.statusCode).toBe(200);
     const ready = await app.inject({ method: 'GET', url: '/readyz' });
@@ -51,7 +55,11 @@ describe.each<TestDriver>(['postgres', 'pglite'])('database and readiness on %s'
 
   it('answers 503 from /readyz, naming Temporal, when Temporal cannot be reached', async () => {
     const unreachable = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 500 });
-    const app = await buildApp({ config: testConfig(), db, temporal: { connection: unreachable } });
+    const app = await buildApp({
+      config: testConfig(),
+      db,
+      temporal: { connection: unreachable, client: new Client({ connection: unreachable }) },
+    });
     const ready = await app.inject({ method: 'GET', url: '/readyz' });
     expect(ready.statusCode).toBe(503);
     expect(ready.headers['retry-after']).toBeDefined();

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError } from '../../errors.js';
+import { formatIssues } from '../../workflows/dsl.js';
 
 export interface ErrorBody {
   error: { code: string; message: string; details: unknown[] };
@@ -27,10 +28,29 @@ export const errorHandlerPlugin = fp(
       }
       if (hasZodFastifySchemaValidationErrors(error)) {
         const where = error.validationContext ?? 'body';
-        const details = error.validation.map((issue) => ({
-          path: `${where}${issue.instancePath.replaceAll('/', '.')}`,
-          message: issue.message,
+        const source =
+          where === 'body'
+            ? request.body
+            : where === 'querystring'
+              ? request.query
+              : where === 'params'
+                ? request.params
+                : request.headers;
+        // Reuse the DSL's formatter so a bad step is named by index and id: `body.steps[1] (id "wait").params`.
+        const issues = error.validation.map((issue) => ({
+          code: issue.keyword,
+          message: issue.message ?? 'is invalid',
+          path: issue.instancePath
+            .split('/')
+            .filter(Boolean)
+            .map((segment) => (/^\d+$/.test(segment) ? Number(segment) : segment)),
         }));
+        const details = formatIssues({ issues } as Parameters<typeof formatIssues>[0], source).map(
+          (issue) => ({
+            path: issue.path ? `${where}.${issue.path}`.replace('.[', '[') : where,
+            message: issue.message,
+          }),
+        );
         const summary = details.map((d) => `${d.path}: ${d.message}`).join('; ');
         return send(400, 'VALIDATION_FAILED', `The request is invalid: ${summary}`, details);
       }

@@ -1,0 +1,66 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { AppError } from '../../errors.js';
+import type { HookService } from '../services/hook-service.js';
+import type { RateLimiter } from '../services/rate-limiter.js';
+import { errorResponses } from './common.js';
+
+const acceptedSchema = z.object({ runId: z.string(), statusUrl: z.string(), duplicate: z.boolean() });
+
+/**
+ * The public webhook endpoint. Bodies are read as raw text (any content type) so a signature can be checked over
+ * the exact bytes, then parsed as JSON, form or text by the service.
+ */
+export const hookRoutes: FastifyPluginAsyncZod<{
+  hooks: HookService;
+  maxBodyBytes: number;
+  limiter: RateLimiter;
+}> = (app, { hooks, maxBodyBytes, limiter }) => {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: maxBodyBytes }, (_request, body, done) => {
+    done(null, body);
+  });
+
+  app.post(
+    '/:token',
+    {
+      bodyLimit: maxBodyBytes,
+      schema: {
+        tags: ['webhooks'],
+        summary:
+          'Deliver a webhook: starts one durable run (202), or returns the run of an earlier delivery with the same Idempotency-Key / webhook-id (200)',
+        params: z.object({ token: z.string().max(200) }),
+        querystring: z.record(z.string(), z.union([z.string(), z.array(z.string())])),
+        response: {
+          200: acceptedSchema,
+          202: acceptedSchema,
+          ...errorResponses(400, 401, 404, 409, 413, 429, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const limit = limiter.hit(request.params.token);
+      if (!limit.allowed) {
+        throw new AppError(
+          'RATE_LIMITED',
+          429,
+          `Too many deliveries to this webhook; retry in ${limit.retryAfterSeconds} s.`,
+          [],
+          {
+            'retry-after': String(limit.retryAfterSeconds),
+          },
+        );
+      }
+      const accepted = await hooks.deliver({
+        token: request.params.token,
+        contentType: request.headers['content-type'],
+        rawBody: typeof request.body === 'string' ? request.body : '',
+        query: request.query,
+        headers: request.headers,
+      });
+      return reply.status(accepted.duplicate ? 200 : 202).send(accepted);
+    },
+  );
+
+  return Promise.resolve();
+};

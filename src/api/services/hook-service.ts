@@ -1,0 +1,127 @@
+import { AppError, NotFoundError } from '../../errors.js';
+import type { WorkflowRepo } from '../../db/repos/workflow-repo.js';
+import type { TriggerInput } from '../../workflows/types.js';
+import type { RunService } from './run-service.js';
+import { verifyStandardWebhook } from './webhook-signature.js';
+
+/**
+ * Request headers a run may read as `trigger.headers`. An allow-list, so credentials (authorization, cookies)
+ * and signatures never reach templates, Temporal history or the Web UI.
+ */
+export const FORWARDED_HEADERS = [
+  'content-type',
+  'user-agent',
+  'idempotency-key',
+  'webhook-id',
+  'webhook-timestamp',
+  'x-github-event',
+  'x-github-delivery',
+  'x-gitlab-event',
+  'x-event-type',
+  'x-request-id',
+] as const;
+
+const MAX_DELIVERY_KEY_LENGTH = 255;
+
+export interface Delivery {
+  token: string;
+  contentType: string | undefined;
+  rawBody: string;
+  query: Record<string, string | string[]>;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+function header(headers: Delivery['headers'], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** JSON, form-encoded or text, as the caller's Content-Type says; anything else is kept as text. */
+export function parseBody(contentType: string | undefined, rawBody: string): unknown {
+  const type = (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (type === 'application/json' || type.endsWith('+json')) {
+    if (rawBody.trim() === '') return null;
+    try {
+      return JSON.parse(rawBody) as unknown;
+    } catch (error) {
+      throw new AppError('MALFORMED_JSON', 400, `The body is not valid JSON: ${(error as Error).message}`);
+    }
+  }
+  if (type === 'application/x-www-form-urlencoded') {
+    const form: Record<string, string | string[]> = {};
+    for (const [key, value] of new URLSearchParams(rawBody)) {
+      const existing = form[key];
+      form[key] =
+        existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
+    }
+    return form;
+  }
+  return rawBody;
+}
+
+export function createHookService(deps: {
+  workflows: Pick<WorkflowRepo, 'findByWebhookToken'>;
+  runs: RunService;
+}) {
+  return {
+    /** One webhook delivery → one durable run (or the run an earlier delivery with the same key started). */
+    async deliver(delivery: Delivery) {
+      const workflow = await deps.workflows.findByWebhookToken(delivery.token);
+      if (!workflow) {
+        throw new NotFoundError(
+          'WEBHOOK_NOT_FOUND',
+          'No webhook with this token: it may have been rotated, or its workflow deleted.',
+        );
+      }
+      if (!workflow.enabled) {
+        throw new AppError(
+          'WORKFLOW_DISABLED',
+          409,
+          'This workflow is disabled: enable it (PUT /v1/workflows/:id) to accept deliveries.',
+        );
+      }
+      if (workflow.webhookSigning === 'standard-webhooks') {
+        const check = verifyStandardWebhook(
+          workflow.webhookSecret ?? '',
+          {
+            id: header(delivery.headers, 'webhook-id'),
+            timestamp: header(delivery.headers, 'webhook-timestamp'),
+            signature: header(delivery.headers, 'webhook-signature'),
+          },
+          delivery.rawBody,
+        );
+        if (!check.ok)
+          throw new AppError('INVALID_SIGNATURE', 401, `Signature verification failed: ${check.reason}.`);
+      }
+      const deliveryKey =
+        header(delivery.headers, 'idempotency-key') ?? header(delivery.headers, 'webhook-id');
+      if (
+        deliveryKey !== undefined &&
+        (deliveryKey.length === 0 || deliveryKey.length > MAX_DELIVERY_KEY_LENGTH)
+      ) {
+        throw new AppError(
+          'INVALID_DELIVERY_KEY',
+          400,
+          `Idempotency-Key / webhook-id must be 1 to ${MAX_DELIVERY_KEY_LENGTH} characters.`,
+        );
+      }
+
+      const headers: Record<string, string> = {};
+      for (const name of FORWARDED_HEADERS) {
+        const value = header(delivery.headers, name);
+        if (value !== undefined) headers[name] = value;
+      }
+      const trigger: TriggerInput = {
+        type: 'webhook',
+        receivedAt: new Date().toISOString(),
+        body: parseBody(delivery.contentType, delivery.rawBody),
+        query: delivery.query,
+        headers,
+      };
+      const { runId, duplicate } = await deps.runs.startRun(workflow, trigger, deliveryKey);
+      return { runId, duplicate, statusUrl: deps.runs.statusUrl(runId) };
+    },
+  };
+}
+
+export type HookService = ReturnType<typeof createHookService>;

@@ -1,0 +1,156 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { AppError, NotFoundError } from '../../errors.js';
+import type { WorkflowRecord, WorkflowRepo } from '../../db/repos/workflow-repo.js';
+import { stepsSchema, type WorkflowDefinition } from '../../workflows/dsl.js';
+
+/** The workflow resource of DESIGN §3. `signingSecret` only appears in the answers of create and rotate. */
+export const workflowResourceSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string(),
+  enabled: z.boolean(),
+  version: z.number().int(),
+  steps: stepsSchema,
+  webhook: z.object({
+    url: z.string(),
+    token: z.string(),
+    signing: z.enum(['none', 'standard-webhooks']),
+  }),
+  signingSecret: z.string().optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+export type WorkflowResource = z.infer<typeof workflowResourceSchema>;
+
+export const pageQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(512).optional(),
+});
+
+/** 256 random bits: unguessable, and it is the only credential an unsigned webhook has. */
+const newWebhookToken = () => `whk_${randomBytes(32).toString('base64url')}`;
+/** Standard Webhooks secret format: `whsec_` + base64 of the key bytes. */
+const newSigningSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
+
+export function encodeCursor(values: unknown[]): string {
+  return Buffer.from(JSON.stringify(values)).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): unknown[] {
+  try {
+    const values: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(values)) return values;
+  } catch {
+    // fall through to the error below
+  }
+  throw new AppError(
+    'INVALID_CURSOR',
+    400,
+    'The cursor is not one this API returned: pass nextCursor back unchanged.',
+  );
+}
+
+export function createWorkflowService(deps: { workflows: WorkflowRepo; publicUrl: string }) {
+  const { workflows } = deps;
+
+  const toResource = (record: WorkflowRecord, withSecret = false): WorkflowResource => ({
+    id: record.id,
+    name: record.name,
+    description: record.description,
+    enabled: record.enabled,
+    version: record.version,
+    steps: record.steps,
+    webhook: {
+      url: `${deps.publicUrl}/hooks/${record.webhookToken}`,
+      token: record.webhookToken,
+      signing: record.webhookSigning,
+    },
+    ...(withSecret && record.webhookSecret ? { signingSecret: record.webhookSecret } : {}),
+    createdAt: record.createdAt.toISOString(),
+    updatedAt: record.updatedAt.toISOString(),
+  });
+
+  const fieldsOf = (definition: WorkflowDefinition) => ({
+    name: definition.name,
+    description: definition.description,
+    enabled: definition.enabled,
+    signing: definition.webhook.signing,
+    steps: definition.steps,
+  });
+
+  /** Another user's workflow answers exactly like a missing one: ids are not an oracle. */
+  const notFound = (id: string) =>
+    new NotFoundError(
+      'WORKFLOW_NOT_FOUND',
+      `No workflow ${id} (it does not exist, was deleted, or is not yours).`,
+    );
+
+  return {
+    toResource,
+
+    async create(ownerId: string, definition: WorkflowDefinition) {
+      const record = await workflows.create(ownerId, fieldsOf(definition), {
+        token: newWebhookToken(),
+        secret: newSigningSecret(),
+      });
+      return toResource(record, true);
+    },
+
+    async list(ownerId: string, page: z.infer<typeof pageQuerySchema>) {
+      let after: { createdAt: Date; id: string } | undefined;
+      if (page.cursor) {
+        const [createdAt, id] = decodeCursor(page.cursor);
+        if (typeof createdAt !== 'string' || typeof id !== 'string' || Number.isNaN(Date.parse(createdAt))) {
+          throw new AppError(
+            'INVALID_CURSOR',
+            400,
+            'The cursor is not one this API returned: pass nextCursor back unchanged.',
+          );
+        }
+        after = { createdAt: new Date(createdAt), id };
+      }
+      // One extra row tells whether there is a next page without a count query.
+      const rows = await workflows.listOwned(ownerId, page.limit + 1, after);
+      const items = rows.slice(0, page.limit);
+      const last = items.at(-1);
+      return {
+        items: items.map((record) => toResource(record)),
+        nextCursor:
+          rows.length > page.limit && last ? encodeCursor([last.createdAt.toISOString(), last.id]) : null,
+      };
+    },
+
+    /** The record itself, for services that need more than the resource (runs, hooks). */
+    async getRecord(ownerId: string, id: string): Promise<WorkflowRecord> {
+      const record = await workflows.findOwned(ownerId, id);
+      if (!record) throw notFound(id);
+      return record;
+    },
+
+    async get(ownerId: string, id: string) {
+      return toResource(await this.getRecord(ownerId, id));
+    },
+
+    async replace(ownerId: string, id: string, definition: WorkflowDefinition) {
+      const record = await workflows.replace(ownerId, id, fieldsOf(definition));
+      if (!record) throw notFound(id);
+      return toResource(record);
+    },
+
+    async remove(ownerId: string, id: string) {
+      if (!(await workflows.softDelete(ownerId, id))) throw notFound(id);
+    },
+
+    async rotateWebhook(ownerId: string, id: string) {
+      const record = await workflows.rotateWebhook(ownerId, id, {
+        token: newWebhookToken(),
+        secret: newSigningSecret(),
+      });
+      if (!record) throw notFound(id);
+      return toResource(record, true);
+    },
+  };
+}
+
+export type WorkflowService = ReturnType<typeof createWorkflowService>;

@@ -1,0 +1,197 @@
+import { and, desc, eq, isNull, lt, or } from 'drizzle-orm';
+import type { Db } from '../client.js';
+import { workflows, workflowVersions, type WebhookSigning } from '../schema.js';
+import type { Step } from '../../workflows/dsl.js';
+
+/** A workflow's head joined with its current version: what the API shows and what a run snapshots. */
+export interface WorkflowRecord {
+  id: string;
+  ownerId: string;
+  name: string;
+  description: string;
+  enabled: boolean;
+  version: number;
+  steps: Step[];
+  webhookToken: string;
+  webhookSigning: WebhookSigning;
+  webhookSecret: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface DefinitionFields {
+  name: string;
+  description: string;
+  enabled: boolean;
+  signing: WebhookSigning;
+  steps: Step[];
+}
+
+const recordColumns = {
+  id: workflows.id,
+  ownerId: workflows.ownerId,
+  name: workflowVersions.name,
+  description: workflowVersions.description,
+  enabled: workflows.enabled,
+  version: workflows.currentVersion,
+  steps: workflowVersions.steps,
+  webhookToken: workflows.webhookToken,
+  webhookSigning: workflows.webhookSigning,
+  webhookSecret: workflows.webhookSecret,
+  createdAt: workflows.createdAt,
+  updatedAt: workflows.updatedAt,
+};
+
+export function createWorkflowRepo(db: Db) {
+  const selectRecords = () =>
+    db
+      .select(recordColumns)
+      .from(workflows)
+      .innerJoin(
+        workflowVersions,
+        and(
+          eq(workflowVersions.workflowId, workflows.id),
+          eq(workflowVersions.version, workflows.currentVersion),
+        ),
+      );
+
+  async function findOwned(ownerId: string, id: string): Promise<WorkflowRecord | undefined> {
+    const [row] = await selectRecords()
+      .where(and(eq(workflows.id, id), eq(workflows.ownerId, ownerId), isNull(workflows.deletedAt)))
+      .limit(1);
+    return row;
+  }
+
+  return {
+    findOwned,
+
+    /** The workflow behind a webhook token, deleted ones excluded. */
+    async findByWebhookToken(token: string): Promise<WorkflowRecord | undefined> {
+      const [row] = await selectRecords()
+        .where(and(eq(workflows.webhookToken, token), isNull(workflows.deletedAt)))
+        .limit(1);
+      return row;
+    },
+
+    /** Newest first; `after` is the last item of the previous page. */
+    async listOwned(ownerId: string, limit: number, after?: { createdAt: Date; id: string }) {
+      return selectRecords()
+        .where(
+          and(
+            eq(workflows.ownerId, ownerId),
+            isNull(workflows.deletedAt),
+            after
+              ? or(
+                  lt(workflows.createdAt, after.createdAt),
+                  and(eq(workflows.createdAt, after.createdAt), lt(workflows.id, after.id)),
+                )
+              : undefined,
+          ),
+        )
+        .orderBy(desc(workflows.createdAt), desc(workflows.id))
+        .limit(limit);
+    },
+
+    /** A saved version, kept forever (runs name the version they ran), even after the workflow is deleted. */
+    async findVersion(workflowId: string, version: number) {
+      const [row] = await db
+        .select()
+        .from(workflowVersions)
+        .where(and(eq(workflowVersions.workflowId, workflowId), eq(workflowVersions.version, version)))
+        .limit(1);
+      return row;
+    },
+
+    async create(
+      ownerId: string,
+      fields: DefinitionFields,
+      webhook: { token: string; secret: string },
+    ): Promise<WorkflowRecord> {
+      const id = await db.transaction(async (tx) => {
+        const [head] = await tx
+          .insert(workflows)
+          .values({
+            ownerId,
+            currentVersion: 1,
+            enabled: fields.enabled,
+            webhookToken: webhook.token,
+            webhookSigning: fields.signing,
+            webhookSecret: webhook.secret,
+          })
+          .returning({ id: workflows.id });
+        if (!head) throw new Error('insert returned no row');
+        await tx.insert(workflowVersions).values({
+          workflowId: head.id,
+          version: 1,
+          name: fields.name,
+          description: fields.description,
+          steps: fields.steps,
+        });
+        return head.id;
+      });
+      return (await findOwned(ownerId, id))!;
+    },
+
+    /**
+     * Saves a new immutable version and moves the head to it. The head row is locked first, so two concurrent
+     * edits get versions n+1 and n+2 rather than colliding.
+     */
+    async replace(
+      ownerId: string,
+      id: string,
+      fields: DefinitionFields,
+    ): Promise<WorkflowRecord | undefined> {
+      const updated = await db.transaction(async (tx) => {
+        const [head] = await tx
+          .select({ currentVersion: workflows.currentVersion })
+          .from(workflows)
+          .where(and(eq(workflows.id, id), eq(workflows.ownerId, ownerId), isNull(workflows.deletedAt)))
+          .for('update');
+        if (!head) return false;
+        const version = head.currentVersion + 1;
+        await tx.insert(workflowVersions).values({
+          workflowId: id,
+          version,
+          name: fields.name,
+          description: fields.description,
+          steps: fields.steps,
+        });
+        await tx
+          .update(workflows)
+          .set({
+            currentVersion: version,
+            enabled: fields.enabled,
+            webhookSigning: fields.signing,
+            updatedAt: new Date(),
+          })
+          .where(eq(workflows.id, id));
+        return true;
+      });
+      return updated ? findOwned(ownerId, id) : undefined;
+    },
+
+    async softDelete(ownerId: string, id: string): Promise<boolean> {
+      const rows = await db
+        .update(workflows)
+        .set({ deletedAt: new Date(), enabled: false })
+        .where(and(eq(workflows.id, id), eq(workflows.ownerId, ownerId), isNull(workflows.deletedAt)))
+        .returning({ id: workflows.id });
+      return rows.length > 0;
+    },
+
+    async rotateWebhook(
+      ownerId: string,
+      id: string,
+      webhook: { token: string; secret: string },
+    ): Promise<WorkflowRecord | undefined> {
+      const rows = await db
+        .update(workflows)
+        .set({ webhookToken: webhook.token, webhookSecret: webhook.secret, updatedAt: new Date() })
+        .where(and(eq(workflows.id, id), eq(workflows.ownerId, ownerId), isNull(workflows.deletedAt)))
+        .returning({ id: workflows.id });
+      return rows.length > 0 ? findOwned(ownerId, id) : undefined;
+    },
+  };
+}
+
+export type WorkflowRepo = ReturnType<typeof createWorkflowRepo>;

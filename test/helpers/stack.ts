@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { inject } from 'vitest';
+import { createActivities } from '../../src/activities/index.js';
+import { createResendTransport } from '../../src/activities/email-transport.js';
+import { buildApp, type App } from '../../src/api/app.js';
+import { connectWorker, createHookflowWorker } from '../../src/temporal/worker.js';
+import { testConfig } from './config.js';
+import { openMigratedDb, type TestDriver } from './database.js';
+import { startFakeResend, type FakeResend } from './fake-resend.js';
+
+/**
+ * The whole product for one test file: the real app (driven by inject), a real worker on the shared Temporal dev
+ * server (own task queue), a real database, and the fake Resend reached through the real SDK.
+ */
+export interface Stack {
+  app: App;
+  resend: FakeResend;
+  client: Client;
+  /** Registers a fresh user and returns its bearer header. */
+  signUp(): Promise<{ authorization: string; userId: string }>;
+  close(): Promise<void>;
+}
+
+export async function startStack(
+  options: { driver?: TestDriver; env?: Record<string, string> } = {},
+): Promise<Stack> {
+  const resend = await startFakeResend();
+  const config = testConfig({
+    TEMPORAL_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
+    RESEND_API_KEY: 're_test_key',
+    RESEND_BASE_URL: resend.url,
+    PUBLIC_URL: 'http://hookflow.test',
+    ...options.env,
+  });
+  const db = await openMigratedDb(options.driver ?? 'postgres');
+  const connection = await Connection.connect({ address: inject('temporalAddress') });
+  const client = new Client({ connection, namespace: config.temporal.namespace });
+  const workerConnection = await connectWorker(inject('temporalAddress'));
+  const worker = await createHookflowWorker({
+    connection: workerConnection,
+    temporal: config.temporal,
+    email: config.email,
+    activities: createActivities({ config, transport: createResendTransport(config.email) }),
+    shutdownGraceMs: 1000,
+  });
+  const running = worker.run();
+  const app = await buildApp({ config, db, temporal: { connection, client } });
+
+  return {
+    app,
+    resend,
+    client,
+    async signUp() {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/v1/auth/register',
+        payload: { email: `user-${randomUUID()}@example.com`, password: 'correct horse battery staple' },
+      });
+      if (response.statusCode !== 201) throw new Error(`sign-up failed: ${response.body}`);
+      const body = response.json<{ user: { id: string }; token: string }>();
+      return { authorization: `Bearer ${body.token}`, userId: body.user.id };
+    },
+    async close() {
+      await app.close();
+      worker.shutdown();
+      await running;
+      await workerConnection.close();
+      await connection.close();
+      await db.close();
+      await resend.close();
+    },
+  };
+}
+
+/** Polls `read` until `done` says so; fails with the last value seen. */
+export async function eventually<T>(
+  read: () => Promise<T>,
+  done: (value: T) => boolean,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let value = await read();
+  while (!done(value)) {
+    if (Date.now() > deadline)
+      throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    value = await read();
+  }
+  return value;
+}
