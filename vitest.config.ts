@@ -1,7 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
+// CI sets TEST_REPORT_DIR to collect machine-readable results (one file per vitest process) for its summary line.
+const reportDir = process.env.TEST_REPORT_DIR;
+
 export default defineConfig({
   test: {
+    reporters: reportDir ? ['default', 'json'] : ['default'],
+    ...(reportDir && { outputFile: { json: `${reportDir}/vitest-${process.pid}.json` } }),
     projects: [
       {
         test: {
