@@ -79,7 +79,7 @@ export async function runSteps(input: RunStepsInput): Promise<RunProgress> {
           break;
         case 'delay':
           state.status = 'waiting';
-          await sleep(parseDuration(step.params.duration));
+          await sleep(parseDuration(step.params.duration), { summary: `delay step "${step.id}"` });
           state.output = null;
           break;
         default:
