@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isMailbox } from './workflows/template.js';
 
 /**
  * Environment parsing. Booleans are parsed from the literal strings "true"/"false" (never z.coerce.boolean(),
@@ -59,7 +60,13 @@ export const envSchema = z.object({
 
   RESEND_API_KEY: optionalString,
   RESEND_BASE_URL: url,
-  EMAIL_FROM: z.preprocess(emptyAsUndefined, z.string().default('Hookflow <hookflow@localhost>')),
+  EMAIL_FROM: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .refine(isMailbox, 'must be an address like "you@your-domain.com" or "Your Name <you@your-domain.com>"')
+      .default('Hookflow <hookflow@example.com>'),
+  ),
   EMAIL_MAX_PER_SECOND: z.preprocess(emptyAsUndefined, z.coerce.number().positive().default(5)),
 
   WEBHOOK_MAX_BODY_BYTES: positiveInt(256 * 1024),
