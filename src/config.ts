@@ -70,6 +70,10 @@ export const envSchema = z.object({
   EMAIL_MAX_PER_SECOND: z.preprocess(emptyAsUndefined, z.coerce.number().positive().default(5)),
 
   WEBHOOK_MAX_BODY_BYTES: positiveInt(256 * 1024),
+  WEBHOOK_RATE_LIMIT_PER_MINUTE: positiveInt(600),
+  API_MAX_BODY_BYTES: positiveInt(1024 * 1024),
+  LOGIN_RATE_LIMIT_PER_MINUTE: positiveInt(10),
+  REGISTER_RATE_LIMIT_PER_MINUTE: positiveInt(10),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -129,6 +133,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     webhooks: {
       maxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES,
+      rateLimitPerMinute: e.WEBHOOK_RATE_LIMIT_PER_MINUTE,
+    },
+    /** Per-process limits (each API process counts on its own). */
+    limits: {
+      apiMaxBodyBytes: e.API_MAX_BODY_BYTES,
+      loginPerMinute: e.LOGIN_RATE_LIMIT_PER_MINUTE,
+      registerPerMinute: e.REGISTER_RATE_LIMIT_PER_MINUTE,
     },
   };
 }

@@ -2,11 +2,12 @@ import type { Client, Connection } from '@temporalio/client';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { requireSetting, type Config } from '../config.js';
+import { AppError } from '../errors.js';
 import type { DbHandle } from '../db/client.js';
 import { createUserRepo } from '../db/repos/user-repo.js';
 import { createWorkflowRepo } from '../db/repos/workflow-repo.js';
 import { authPlugin } from './plugins/auth.js';
-import { errorHandlerPlugin } from './plugins/error-handler.js';
+import { errorHandlerPlugin, frameworkErrorHandler } from './plugins/error-handler.js';
 import { openApiPlugin } from './plugins/openapi.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
@@ -42,8 +43,26 @@ export async function buildApp(deps: AppDeps) {
     requestIdHeader: false,
     // Behind a proxy (compose, a load balancer) the client's address comes from X-Forwarded-For.
     trustProxy: true,
-    bodyLimit: 1024 * 1024,
+    bodyLimit: config.limits.apiMaxBodyBytes,
+    frameworkErrors: frameworkErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
+  // PostgreSQL text and jsonb cannot hold NUL characters: refuse them at the door with a 400 instead of letting a
+  // query fail later with a 500. (The webhook endpoint has its own parser: its bodies never reach PostgreSQL.)
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body: string, done) => {
+    if (body.includes('\\u0000') || body.includes('\0')) {
+      done(
+        new AppError(
+          'INVALID_CHARACTER',
+          400,
+          'The body contains a NUL character (\\u0000), which is not allowed.',
+        ),
+      );
+      return;
+    }
+    parseJson(request, body, done);
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.addHook('onSend', async (request, reply) => {
@@ -73,7 +92,8 @@ export async function buildApp(deps: AppDeps) {
     async (v1) => {
       await v1.register(authRoutes, {
         auth: createAuthService({ users }),
-        loginLimiter: createRateLimiter({ limit: 10, windowMs: 60_000 }),
+        loginLimiter: createRateLimiter({ limit: config.limits.loginPerMinute, windowMs: 60_000 }),
+        registerLimiter: createRateLimiter({ limit: config.limits.registerPerMinute, windowMs: 60_000 }),
         expiresInSeconds: config.auth.jwtExpiresInSeconds,
       });
       await v1.register(workflowRoutes, { workflows, runs });
@@ -85,7 +105,7 @@ export async function buildApp(deps: AppDeps) {
     prefix: '/hooks',
     hooks,
     maxBodyBytes: config.webhooks.maxBodyBytes,
-    limiter: createRateLimiter({ limit: 600, windowMs: 60_000 }),
+    limiter: createRateLimiter({ limit: config.webhooks.rateLimitPerMinute, windowMs: 60_000 }),
   });
 
   return app;

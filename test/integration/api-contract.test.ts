@@ -243,6 +243,25 @@ describe('workflow definitions', () => {
       404,
       'ROUTE_NOT_FOUND',
     );
+    const withNul = JSON.stringify({ ...definition, name: 'nul \u0000 here' });
+    expectError(
+      await request({
+        method: 'POST',
+        url: '/v1/workflows',
+        headers: { ...auth, 'content-type': 'application/json' },
+        payload: withNul,
+      }),
+      400,
+      'INVALID_CHARACTER',
+    );
+    const poisoned = '{"__proto__": {"isAdmin": true}, "name": "x", "steps": []}';
+    const poisonedAnswer = await request({
+      method: 'POST',
+      url: '/v1/workflows',
+      headers: { ...auth, 'content-type': 'application/json' },
+      payload: poisoned,
+    });
+    expect(poisonedAnswer.statusCode).toBe(400);
   });
 
   it('requires a valid bearer token on every /v1 resource route', async () => {

@@ -1,6 +1,7 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { isDatabaseUnavailable } from '../../db/errors.js';
 import { AppError } from '../../errors.js';
 import { formatIssues } from '../../workflows/dsl.js';
 
@@ -54,6 +55,11 @@ export const errorHandlerPlugin = fp(
         const summary = details.map((d) => `${d.path}: ${d.message}`).join('; ');
         return send(400, 'VALIDATION_FAILED', `The request is invalid: ${summary}`, details);
       }
+      if (isDatabaseUnavailable(error)) {
+        request.log.warn({ err: error }, 'database unavailable');
+        void reply.header('retry-after', '5');
+        return send(503, 'SERVICE_UNAVAILABLE', 'The database cannot be reached right now. Retry shortly.');
+      }
       const status = error.statusCode ?? 500;
       if (status >= 400 && status < 500) {
         const code = clientErrorCodes[error.code] ?? 'BAD_REQUEST';
@@ -82,6 +88,24 @@ export const errorHandlerPlugin = fp(
   },
   { name: 'error-handler' },
 );
+
+/**
+ * Errors the router raises before any plugin runs (malformed URL encoding, a path parameter over the length
+ * limit): Fastify's `frameworkErrors` option routes them here so they keep the same error shape.
+ */
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+  return reply.status(tooLong ? 414 : 400).send({
+    error: {
+      code: tooLong ? 'URI_TOO_LONG' : 'BAD_REQUEST',
+      message: tooLong
+        ? 'A path parameter is longer than any id or token this API issues.'
+        : 'The URL is malformed.',
+      details: [],
+    },
+    requestId: request.id,
+  } satisfies ErrorBody);
+}
 
 const clientErrorCodes: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_JSON',

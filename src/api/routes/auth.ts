@@ -3,14 +3,11 @@ import { z } from 'zod';
 import { AppError } from '../../errors.js';
 import type { AuthService } from '../services/auth-service.js';
 import type { RateLimiter } from '../services/rate-limiter.js';
+import { errorResponseSchema } from './common.js';
 
 /** Trimmed and lower-cased before the format check, so `" Ada@Example.com"` and `ada@example.com` are one account. */
 const emailSchema = z.string().trim().toLowerCase().max(254).check(z.email());
 const userSchema = z.object({ id: z.uuid(), email: z.string() });
-const errorSchema = z.object({
-  error: z.object({ code: z.string(), message: z.string(), details: z.array(z.unknown()) }),
-  requestId: z.string(),
-});
 
 const registerBodySchema = z.strictObject({
   email: emailSchema,
@@ -22,9 +19,11 @@ const loginBodySchema = z.strictObject({ email: emailSchema, password: z.string(
 export const authRoutes: FastifyPluginAsyncZod<{
   auth: AuthService;
   loginLimiter: RateLimiter;
+  /** Per client IP: every registration costs an argon2 hash. */
+  registerLimiter: RateLimiter;
   /** Lifetime of the access tokens the auth plugin signs (config.auth.jwtExpiresInSeconds). */
   expiresInSeconds: number;
-}> = (app, { auth, loginLimiter, expiresInSeconds }) => {
+}> = (app, { auth, loginLimiter, registerLimiter, expiresInSeconds }) => {
   app.post(
     '/auth/register',
     {
@@ -34,12 +33,25 @@ export const authRoutes: FastifyPluginAsyncZod<{
         body: registerBodySchema,
         response: {
           201: z.object({ user: userSchema, token: z.string() }),
-          400: errorSchema,
-          409: errorSchema,
+          400: errorResponseSchema,
+          409: errorResponseSchema,
+          429: errorResponseSchema,
         },
       },
     },
     async (request, reply) => {
+      const limit = registerLimiter.hit(`ip:${request.ip}`);
+      if (!limit.allowed) {
+        throw new AppError(
+          'RATE_LIMITED',
+          429,
+          `Too many sign-ups from this address: try again in ${limit.retryAfterSeconds} seconds.`,
+          [],
+          {
+            'retry-after': String(limit.retryAfterSeconds),
+          },
+        );
+      }
       const user = await auth.register(request.body.email, request.body.password);
       return reply
         .status(201)
@@ -57,9 +69,9 @@ export const authRoutes: FastifyPluginAsyncZod<{
         body: loginBodySchema,
         response: {
           200: z.object({ token: z.string(), tokenType: z.literal('Bearer'), expiresIn: z.number().int() }),
-          400: errorSchema,
-          401: errorSchema,
-          429: errorSchema,
+          400: errorResponseSchema,
+          401: errorResponseSchema,
+          429: errorResponseSchema,
         },
       },
     },
@@ -96,7 +108,7 @@ export const authRoutes: FastifyPluginAsyncZod<{
         tags: ['auth'],
         summary: 'The signed-in user',
         security: [{ bearerAuth: [] }],
-        response: { 200: userSchema, 401: errorSchema },
+        response: { 200: userSchema, 401: errorResponseSchema },
       },
     },
     (request) => auth.me(request.user.sub),

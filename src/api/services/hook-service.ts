@@ -3,6 +3,7 @@ import type { WorkflowRepo } from '../../db/repos/workflow-repo.js';
 import type { TriggerInput } from '../../workflows/types.js';
 import type { RunService } from './run-service.js';
 import { verifyStandardWebhook } from './webhook-signature.js';
+import { WEBHOOK_TOKEN_PATTERN } from './workflow-service.js';
 
 /**
  * Request headers a run may read as `trigger.headers`. An allow-list, so credentials (authorization, cookies)
@@ -66,7 +67,10 @@ export function createHookService(deps: {
   return {
     /** One webhook delivery → one durable run (or the run an earlier delivery with the same key started). */
     async deliver(delivery: Delivery) {
-      const workflow = await deps.workflows.findByWebhookToken(delivery.token);
+      // Only tokens of the shape this API issues reach the database (a NUL byte would make PostgreSQL throw).
+      const workflow = WEBHOOK_TOKEN_PATTERN.test(delivery.token)
+        ? await deps.workflows.findByWebhookToken(delivery.token)
+        : undefined;
       if (!workflow) {
         throw new NotFoundError(
           'WEBHOOK_NOT_FOUND',

@@ -30,6 +30,7 @@ export const pageQuerySchema = z.strictObject({
 
 /** 256 random bits: unguessable, and it is the only credential an unsigned webhook has. */
 const newWebhookToken = () => `whk_${randomBytes(32).toString('base64url')}`;
+export const WEBHOOK_TOKEN_PATTERN = /^whk_[A-Za-z0-9_-]{43}$/;
 /** Standard Webhooks secret format: `whsec_` + base64 of the key bytes. */
 const newSigningSecret = () => `whsec_${randomBytes(32).toString('base64')}`;
 
