@@ -61,7 +61,7 @@ export async function buildApp(deps: AppDeps) {
       );
       return;
     }
-    parseJson(request, body, done);
+    void parseJson(request, body, done);
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -93,9 +93,13 @@ export const errorHandlerPlugin = fp(
  * Errors the router raises before any plugin runs (malformed URL encoding, a path parameter over the length
  * limit): Fastify's `frameworkErrors` option routes them here so they keep the same error shape.
  */
-export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+export function frameworkErrorHandler(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
   const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
-  return reply.status(tooLong ? 414 : 400).send({
+  void reply.status(tooLong ? 414 : 400).send({
     error: {
       code: tooLong ? 'URI_TOO_LONG' : 'BAD_REQUEST',
       message: tooLong
