@@ -1,17 +1,9 @@
 import { Resend } from 'resend';
 import type { Config } from '../config.js';
+import type { RenderedEmail } from '../workflows/template.js';
 
 /** One email, already rendered and validated by the workflow. */
-export interface OutgoingEmail {
-  from?: string;
-  to: string[];
-  subject: string;
-  html?: string;
-  text?: string;
-  replyTo?: string[];
-  cc?: string[];
-  bcc?: string[];
-}
+export type OutgoingEmail = RenderedEmail;
 
 /** The provider's answer, reduced to what the retry classification needs. */
 export type TransportResult =

@@ -13,6 +13,7 @@ import type { Activities } from '../activities/index.js';
 import { DEFAULT_EMAIL_RETRY, parseDuration, type EmailStep, type RetryPolicy, type When } from './dsl.js';
 import { lookupPath, renderEmail, TemplateError, type RenderContext } from './template.js';
 import {
+  pendingStep,
   STEP_FAILED_ERROR_TYPE,
   type RunProgress,
   type RunStepsInput,
@@ -34,17 +35,7 @@ export async function runSteps(input: RunStepsInput): Promise<RunProgress> {
 
   const steps: StepState[] = definition.steps.map((step, index) => {
     const previous = carried.get(step.id);
-    if (previous && index < resumeIndex) return previous;
-    return {
-      id: step.id,
-      type: step.type,
-      status: 'pending',
-      attempts: 0,
-      startedAt: null,
-      finishedAt: null,
-      output: null,
-      error: null,
-    };
+    return previous && index < resumeIndex ? previous : pendingStep(step);
   });
   let currentStepId: string | null = null;
   setHandler(progressQuery, () => ({ currentStepId, steps }));

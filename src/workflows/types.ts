@@ -45,6 +45,20 @@ export interface StepState {
   error: { message: string; type?: string; nonRetryable?: boolean } | null;
 }
 
+/** A step that has not started: how every step begins, and how a run's steps look before its first query. */
+export function pendingStep(step: { id: string; type: Step['type'] }): StepState {
+  return {
+    id: step.id,
+    type: step.type,
+    status: 'pending',
+    attempts: 0,
+    startedAt: null,
+    finishedAt: null,
+    output: null,
+    error: null,
+  };
+}
+
 /** Returned by the progress query while the run is open, and as the run's result once it completed. */
 export interface RunProgress {
   currentStepId: string | null;

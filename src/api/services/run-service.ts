@@ -16,6 +16,7 @@ import type { WorkflowRecord, WorkflowRepo } from '../../db/repos/workflow-repo.
 import { HOOKFLOW_OWNER_ID, HOOKFLOW_WORKFLOW_ID } from '../../temporal/search-attributes.js';
 import type { runSteps } from '../../workflows/run-steps.js';
 import {
+  pendingStep,
   STEP_FAILED_ERROR_TYPE,
   type RunProgress,
   type RunStepsInput,
@@ -466,19 +467,6 @@ export function createRunService(deps: {
     if (!payload) throw new Error(`run ${workflowId} has no start input in its history`);
     return defaultPayloadConverter.fromPayload<RunStepsInput>(payload);
   }
-}
-
-function pendingStep(step: { id: string; type: StepState['type'] }): StepState {
-  return {
-    id: step.id,
-    type: step.type,
-    status: 'pending',
-    attempts: 0,
-    startedAt: null,
-    finishedAt: null,
-    output: null,
-    error: null,
-  };
 }
 
 function timestampToDate(
