@@ -26,6 +26,19 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        test: {
+          name: 'faults',
+          include: ['test/faults/**/*.test.ts'],
+          // The shared dev server and workflow bundle serve the tests that leave Temporal alone; the test that
+          // restarts Temporal starts its own. Files run one at a time: each one kills and restarts real
+          // processes, and on a small machine two of them at once would starve each other's timeouts.
+          globalSetup: ['test/helpers/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
     ],
   },
 });

@@ -12,7 +12,12 @@ export type TransportResult =
 
 export interface EmailTransport {
   name: 'resend' | 'console';
-  send(email: OutgoingEmail & { from: string }, idempotencyKey: string): Promise<TransportResult>;
+  /** `signal` aborts the request (the activity was cancelled, e.g. its worker's shutdown grace time ran out). */
+  send(
+    email: OutgoingEmail & { from: string },
+    idempotencyKey: string,
+    signal?: AbortSignal,
+  ): Promise<TransportResult>;
 }
 
 /** Resend through its SDK; RESEND_BASE_URL (the SDK's own variable) points it elsewhere, e.g. at a test fake. */
@@ -25,7 +30,7 @@ export function createResendTransport(
   );
   return {
     name: 'resend',
-    async send(message, idempotencyKey) {
+    async send(message, idempotencyKey, signal) {
       // emails.send never throws for an API error: it returns { error } and the raw response headers.
       const { data, error, headers } = await resend.emails.send(
         {
@@ -38,7 +43,8 @@ export function createResendTransport(
           ...(message.cc && { cc: message.cc }),
           ...(message.bcc && { bcc: message.bcc }),
         } as Parameters<typeof resend.emails.send>[0],
-        { idempotencyKey },
+        // An aborted request ends at once, as a network error (or the signal's reason thrown); sendEmail tells why.
+        { idempotencyKey, ...(signal && { signal }) },
       );
       if (data) return { ok: true, id: data.id };
       const retryAfter = Number(headers?.['retry-after']);

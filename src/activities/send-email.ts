@@ -1,6 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { SendEmailResult } from '../workflows/types.js';
-import type { EmailTransport, OutgoingEmail } from './email-transport.js';
+import type { EmailTransport, OutgoingEmail, TransportResult } from './email-transport.js';
 
 export interface SendEmailInput {
   /** Run id + step id: the provider drops a repeated send with the same key for 24 h. */
@@ -13,6 +13,7 @@ export const EMAIL_ERROR_TYPES = {
   rejected: 'EmailRejected',
   rateLimited: 'EmailRateLimited',
   unavailable: 'EmailProviderUnavailable',
+  interrupted: 'EmailSendInterrupted',
 } as const;
 
 export function createSendEmail(deps: { transport: EmailTransport; defaultFrom: string }) {
@@ -22,12 +23,23 @@ export function createSendEmail(deps: { transport: EmailTransport; defaultFrom: 
    * errors → retry with the step's backoff.
    */
   return async function sendEmail(input: SendEmailInput): Promise<SendEmailResult> {
-    const { attempt } = Context.current().info;
+    const { info, cancellationSignal } = Context.current();
+    const { attempt } = info;
     const email = { ...input.email, from: input.email.from ?? deps.defaultFrom };
-    const result = await deps.transport.send(email, input.idempotencyKey);
+    // Cancellation (the worker's shutdown grace time ran out, say) aborts the request: the attempt fails now and is
+    // retried at once on another worker, instead of after its start-to-close timeout. The idempotency key makes the
+    // retry safe even if the provider did receive the interrupted request.
+    let result: TransportResult;
+    try {
+      result = await deps.transport.send(email, input.idempotencyKey, cancellationSignal);
+    } catch (error) {
+      if (!cancellationSignal.aborted) throw error;
+      throw interrupted(cancellationSignal, attempt);
+    }
     if (result.ok) {
       return { providerId: result.id, transport: deps.transport.name, to: email.to, attempt };
     }
+    if (cancellationSignal.aborted) throw interrupted(cancellationSignal, attempt);
     const details = [{ attempt, statusCode: result.statusCode, providerError: result.name }];
     const what = `the email provider answered ${result.statusCode ?? 'nothing (network error)'} ${result.name}: ${result.message}`;
     if (result.statusCode === 429 || result.name === 'rate_limit_exceeded') {
@@ -52,4 +64,15 @@ export function createSendEmail(deps: { transport: EmailTransport; defaultFrom: 
     }
     throw ApplicationFailure.create({ type: EMAIL_ERROR_TYPES.unavailable, message: what, details });
   };
+}
+
+/** A retryable failure for a send cut short by the activity's cancellation (e.g. `WORKER_SHUTDOWN`). */
+function interrupted(signal: AbortSignal, attempt: number): ApplicationFailure {
+  const reason: unknown = signal.reason;
+  const why = reason instanceof Error ? reason.message : String(reason);
+  return ApplicationFailure.create({
+    type: EMAIL_ERROR_TYPES.interrupted,
+    message: `the send was interrupted (${why}) before the provider answered; the retry uses the same idempotency key`,
+    details: [{ attempt, statusCode: null, providerError: null }],
+  });
 }

@@ -22,6 +22,17 @@ export async function startApi(
       namespace: config.temporal.namespace,
     });
     const app = await buildApp({ config, db, temporal, logger });
+    // Node's server.close() waits for every open socket, and a keep-alive socket whose request was still in
+    // flight when closing began stays open after its answer until its keep-alive timeout (72 s in Fastify): answers
+    // given while closing tell the client to hang up, so close() ends as soon as the last in-flight request does.
+    let closing = false;
+    app.addHook('preClose', (done) => {
+      closing = true;
+      done();
+    });
+    app.addHook('onSend', async (_request, reply) => {
+      if (closing) void reply.header('connection', 'close');
+    });
     app.addHook('onClose', async () => {
       await temporal.close();
       await db.close();

@@ -117,6 +117,43 @@ describe('sendEmail activity', () => {
     expect(failure.nonRetryable).toBe(true);
   });
 
+  it('aborts the request when the activity is cancelled (worker shutdown) and fails retryably at once', async () => {
+    let signalSeen: AbortSignal | undefined;
+    const transport: EmailTransport = {
+      name: 'resend',
+      // Like the Resend SDK: an aborted request answers a network error.
+      send: (_email, _key, signal) =>
+        new Promise((resolve) => {
+          signalSeen = signal;
+          signal?.addEventListener('abort', () =>
+            resolve({
+              ok: false,
+              statusCode: null,
+              name: 'application_error',
+              message: 'Unable to fetch data.',
+            }),
+          );
+        }),
+    };
+    const sendEmail = createSendEmail({ transport, defaultFrom: 'Hookflow <hookflow@example.com>' });
+    const env = new MockActivityEnvironment({ attempt: 2 }, quiet);
+    const running = env.run(sendEmail, input).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    env.cancel('WORKER_SHUTDOWN');
+    const failure = await running;
+    expect(signalSeen?.aborted).toBe(true);
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect((failure as ApplicationFailure).type).toBe(EMAIL_ERROR_TYPES.interrupted);
+    expect((failure as ApplicationFailure).nonRetryable).toBeFalsy();
+    expect((failure as ApplicationFailure).message).toContain('WORKER_SHUTDOWN');
+    expect((failure as ApplicationFailure).details).toEqual([
+      { attempt: 2, statusCode: null, providerError: null },
+    ]);
+  });
+
   it('retries a 500 with the step’s backoff: EmailProviderUnavailable, retryable, no fixed delay', async () => {
     const failure = await failureOf(
       { ok: false, statusCode: 500, name: 'internal_server_error', message: 'An unexpected error occurred.' },
