@@ -24,21 +24,30 @@ export function spawnHookflow(
   env: Record<string, string>,
   options: { name?: string; echo?: boolean } = {},
 ): HookflowProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entrypoints[kind]], {
+  return spawnNode(
+    ['--import', 'tsx', entrypoints[kind]],
+    { LOG_LEVEL: 'warn', ...env },
+    options.name ?? kind,
+    options,
+  );
+}
+
+/** Any Node child of the repo (`args` after the node binary), with the same bookkeeping as the entrypoints. */
+export function spawnNode(
+  args: string[],
+  env: Record<string, string>,
+  name: string,
+  options: { echo?: boolean; ipc?: boolean } = {},
+): HookflowProcess {
+  const child = spawn(process.execPath, args, {
     cwd: repoRoot,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      NODE_ENV: 'production',
-      LOG_LEVEL: 'warn',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'production', ...env },
+    stdio: options.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
-  const name = options.name ?? kind;
   let output = '';
   const collect = (chunk: Buffer) => {
-    output += chunk.toString();
+    // Keep a bounded tail: a long benchmark must not grow this without limit.
+    output = (output + chunk.toString()).slice(-200_000);
     if (options.echo) process.stderr.write(`[${name}] ${chunk.toString()}`);
   };
   child.stdout?.on('data', collect);

@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat; undefined once it exited. */
+function cpuSecondsOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may contain spaces) start at the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The direct children of a process (the Temporal CLI under the dev server's watchdog shell). */
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+function machineTicks(): { busy: number; total: number } {
+  const [cpuLine] = readFileSync('/proc/stat', 'utf8').split('\n');
+  const values = (cpuLine ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const total = values.reduce((a, b) => a + b, 0);
+  const idle = (values[3] ?? 0) + (values[4] ?? 0); // idle + iowait
+  return { busy: total - idle, total };
+}
+
+/**
+ * Where the CPU went during one phase, in cores (1.0 = one core busy for the whole phase): each labelled process,
+ * the bench driver itself, and the whole machine (whatever is left is PostgreSQL and anything else running).
+ */
+export function startCpuAccount(processes: Record<string, number | undefined>) {
+  const wallStart = performance.now();
+  const benchStart = process.cpuUsage();
+  const machineStart = machineTicks();
+  const starts = Object.fromEntries(
+    Object.entries(processes).map(([label, pid]) => [
+      label,
+      pid === undefined ? undefined : cpuSecondsOf(pid),
+    ]),
+  );
+  return {
+    stop(): Record<string, number> {
+      const wallS = (performance.now() - wallStart) / 1000;
+      const cores = (seconds: number) => Math.round((seconds / wallS) * 100) / 100;
+      const result: Record<string, number> = {};
+      for (const [label, pid] of Object.entries(processes)) {
+        const start = starts[label];
+        const end = pid === undefined ? undefined : cpuSecondsOf(pid);
+        if (start !== undefined && end !== undefined) result[label] = cores(end - start);
+      }
+      const bench = process.cpuUsage(benchStart);
+      result.bench = cores((bench.user + bench.system) / 1e6);
+      const machine = machineTicks();
+      const total = machine.total - machineStart.total;
+      result.machine =
+        total > 0 ? cores(((machine.busy - machineStart.busy) / total) * cpus().length * wallS) : 0;
+      return result;
+    },
+  };
+}
+
+export type CpuAccount = ReturnType<typeof startCpuAccount>;

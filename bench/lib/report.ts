@@ -1,0 +1,100 @@
+import type { BenchReport } from '../run.js';
+import type { LatencySummary, LoadResult } from './load.js';
+
+const pad = (value: string, width: number) => value.padStart(width);
+const fmt = (value: number | null | undefined, digits = 1) =>
+  value === null || value === undefined ? '—' : value.toFixed(digits);
+const pct = (value: number | null | undefined) =>
+  value === null || value === undefined ? '—' : `${Math.round(value * 100)}%`;
+
+/** CPU in cores by process, compactly: "cpu temporal 1.2 api 0.5 …". */
+function cpuText(result: { cpuCores?: Record<string, number> }): string {
+  if (!result.cpuCores) return '';
+  return `cpu ${Object.entries(result.cpuCores)
+    .map(([label, cores]) => `${label} ${cores.toFixed(2)}`)
+    .join(' ')}`;
+}
+
+function row(label: string, result: LoadResult | undefined, latency?: LatencySummary, extra = ''): string {
+  if (!result) return `  ${label.padEnd(44)} (not run)`;
+  const l = latency ?? result.latencyMs;
+  const bad = result.failed + result.errors;
+  return (
+    `  ${label.padEnd(44)}${pad(fmt(result.perSecond), 9)}${pad(fmt(l.p50), 9)}${pad(fmt(l.p95), 9)}` +
+    `${pad(fmt(l.p99), 9)}${pad(String(bad), 8)}  ${[extra, cpuText(result)].filter(Boolean).join('; ')}`
+  );
+}
+
+/** The human-readable summary printed after a run (the JSON holds everything). */
+export function renderTable(report: BenchReport): string {
+  const { meta, ceilings, webhookIntake, endToEnd, reads, login, memory, targets } = report;
+  const lines: string[] = [];
+  lines.push(
+    `Hookflow bench — ${meta.date} — commit ${meta.commit} — ${meta.profile} profile — ${meta.cpus} CPUs, Node ${meta.node}`,
+  );
+  lines.push(
+    `  ${''.padEnd(44)}${pad('per s', 9)}${pad('p50 ms', 9)}${pad('p95 ms', 9)}${pad('p99 ms', 9)}${pad('non-2xx', 8)}`,
+  );
+  lines.push('Ceilings');
+  lines.push(row('trivial Fastify route, 64 connections', ceilings.trivialHttp));
+  for (const [level, result] of Object.entries(ceilings.rawStartWorkflow)) {
+    lines.push(row(`raw StartWorkflow, ${level.slice(1)} concurrent`, result));
+  }
+  if (ceilings.rawStartWorkflowHookflowShapedC16) {
+    lines.push(
+      row("raw StartWorkflow, Hookflow's run shape, 16", ceilings.rawStartWorkflowHookflowShapedC16),
+    );
+  }
+  for (const [level, result] of Object.entries(ceilings.rawOneActivity)) {
+    lines.push(row(`raw one-activity workflow, ${level.slice(1)} in flight`, result));
+  }
+  lines.push('Webhook intake (POST /hooks/:token → 202)');
+  for (const [level, result] of Object.entries(webhookIntake)) {
+    lines.push(
+      row(`${level.slice(1)} concurrent`, result, undefined, `${pct(result.ratioToRawStart)} of raw start`),
+    );
+  }
+  lines.push('End to end (webhook → email accepted by the fake; latency hit → email)');
+  for (const [level, result] of Object.entries(endToEnd.closedLoop)) {
+    lines.push(
+      row(
+        `${level.slice(1)} run(s) in flight`,
+        result,
+        undefined,
+        `${pct(result.ratioToRawOneActivity)} of raw one-activity`,
+      ),
+    );
+  }
+  const { burst } = endToEnd;
+  lines.push(
+    `  burst of ${burst.runs}: intake ${fmt(burst.intakePerSecond)}/s (p99 ${fmt(burst.intakeLatencyMs.p99)} ms, ` +
+      `${burst.rejected} rejected); drained ${burst.drainS} s after the last hit` +
+      `${burst.drainedWithinLimit ? '' : ` (INCOMPLETE: ${burst.emailed}/${burst.runs} emails)`}; ` +
+      `${fmt(burst.completedPerSecond)} runs/s overall; hit → email p50 ${fmt(burst.hitToEmailMs.p50, 0)} ms, ` +
+      `p99 ${fmt(burst.hitToEmailMs.p99, 0)} ms; ${cpuText(burst)}`,
+  );
+  lines.push('Reads and login');
+  lines.push(row('GET /v1/workflows, 16 connections', reads));
+  lines.push(
+    `  argon2id verify (in process): p50 ${fmt(login.argon2VerifyMs.p50)} ms, max ${fmt(login.argon2VerifyMs.max)} ms`,
+  );
+  for (const [level, result] of Object.entries(login.http)) {
+    lines.push(row(`POST /v1/auth/login, ${level.slice(1)} concurrent`, result));
+  }
+  lines.push('Memory (RSS MiB: start / peak / after load)');
+  for (const [label, figures] of Object.entries(memory.processes)) {
+    lines.push(
+      `  ${label.padEnd(44)}${pad(fmt(figures.startMiB), 9)}${pad(fmt(figures.peakMiB), 9)}${pad(fmt(figures.afterMiB), 9)}`,
+    );
+  }
+  for (const [name, sum] of Object.entries(memory.sums)) {
+    lines.push(`  ${`${name} (simultaneous peak)`.padEnd(44)}${pad(fmt(sum.peakMiB), 18)}`);
+  }
+  lines.push('Targets');
+  for (const target of targets) {
+    lines.push(
+      `  ${target.met ? 'MET   ' : 'MISSED'} ${target.name}: ${target.actual ?? '—'} (target ${target.target})`,
+    );
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,717 @@
+// `npm run bench [-- --quick] [-- --out results.json] [-- --log-level info] [-- --dist]
+//   [-- --node-options='--max-semi-space-size=8']`
+//
+// Starts everything it measures on this machine (a fresh PostgreSQL database, an in-memory Temporal dev server,
+// the real API and worker entrypoints, a fake Resend that accepts instantly), measures the ceilings and Hookflow
+// in one run, prints a readable table on stderr and one JSON document on stdout. Loopback only; every phase is
+// bounded in time and the whole run has a deadline.
+import { execFileSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Connection } from '@temporalio/client';
+import { WorkflowIdReusePolicy } from '@temporalio/common';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import argon2 from 'argon2';
+import postgres from 'postgres';
+import { findTemporalCli, startDevServer } from '../src/temporal/dev-server.js';
+import { HOOKFLOW_OWNER_ID, HOOKFLOW_WORKFLOW_ID } from '../src/temporal/search-attributes.js';
+import { workflowsPath } from '../src/temporal/worker.js';
+import { createTestDatabase } from '../test/helpers/database.js';
+import { startFakeResend, type FakeResend } from '../test/helpers/fake-resend.js';
+import { spawnBenchChild, stopChild, waitForOutput } from './lib/children.js';
+import {
+  closedLoop,
+  httpLoad,
+  round,
+  summarizeLatencies,
+  type LatencySummary,
+  type LoadResult,
+} from './lib/load.js';
+import { childPids, startCpuAccount, type CpuAccount } from './lib/cpu.js';
+import { createMemorySampler } from './lib/memory.js';
+import { renderTable } from './lib/report.js';
+import { BENCH_LIMITS, BENCH_PASSWORD, seedAccount, startApi, startWorker } from './lib/stack.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    'log-level': { type: 'string', default: 'info' },
+    /** NODE_OPTIONS for the API and the workers (Hookflow's and the ceiling's), e.g. V8 heap flags. */
+    'node-options': { type: 'string', default: '' },
+    /** Run the compiled API and worker (dist/, `npm run build` first) instead of the sources through tsx. */
+    dist: { type: 'boolean', default: false },
+  },
+});
+
+/** Phase lengths in seconds (counts where stated). `--quick` keeps the whole run under 3 minutes. */
+const profile = flags.quick
+  ? {
+      warmupS: 1,
+      httpS: 3,
+      rawStartS: 3,
+      shapedStart: false,
+      rawActivityS: 5,
+      intakeS: 4,
+      readsS: 3,
+      loginS: 2,
+      e2eC1S: 3,
+      e2eS: 6,
+      burstRuns: 400,
+      drainLimitS: 40,
+      deadlineS: 178,
+    }
+  : {
+      warmupS: 2,
+      httpS: 10,
+      rawStartS: 10,
+      shapedStart: true,
+      rawActivityS: 15,
+      intakeS: 15,
+      readsS: 10,
+      loginS: 8,
+      e2eC1S: 8,
+      e2eS: 30,
+      burstRuns: 3000,
+      drainLimitS: 180,
+      deadlineS: 900,
+    };
+const INTAKE_LEVELS = [1, 16, 64] as const;
+/** In-flight runs of the end-to-end and one-activity ceiling loops: enough to keep the worker saturated. */
+const E2E_CONCURRENCY = 64;
+const LOGIN_CONCURRENCY = 4;
+const logLevel = flags['log-level'];
+const nodeOptions = flags['node-options'];
+const extraEnv: Record<string, string> = nodeOptions ? { NODE_OPTIONS: nodeOptions } : {};
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const log = (message: string) =>
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+
+// Everything started is stopped in reverse order, on success, failure, Ctrl-C or the deadline.
+const cleanups: (() => Promise<unknown>)[] = [];
+async function cleanup(): Promise<void> {
+  while (cleanups.length > 0) {
+    const next = cleanups.pop();
+    await next?.().catch((error: unknown) => log(`cleanup: ${String(error)}`));
+  }
+}
+const deadline = setTimeout(() => {
+  log(`the run exceeded its ${profile.deadlineS} s deadline: stopping`);
+  void cleanup().finally(() => process.exit(1));
+}, profile.deadlineS * 1000);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+const quietLogger = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error };
+
+function commitInfo(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+    }).trim();
+    return dirty ? `${head} (+ uncommitted changes)` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+const ratio = (value: number, ceiling: number) => (ceiling > 0 ? round(value / ceiling, 3) : null);
+
+/** Watches the fake's accepted emails and resolves the bench's waiters by the run's sequence number. */
+function createEmailWatcher(resend: FakeResend) {
+  const arrivals = new Map<number, number>();
+  const waiters = new Map<number, () => void>();
+  let seen = 0;
+  const scan = () => {
+    const emails = resend.emails;
+    for (; seen < emails.length; seen++) {
+      const email = emails[seen];
+      const seq = Number(/^bench (\d+)$/.exec(email?.subject ?? '')?.[1]);
+      if (!email || !Number.isInteger(seq)) continue;
+      arrivals.set(seq, email.receivedAt);
+      waiters.get(seq)?.();
+      waiters.delete(seq);
+    }
+  };
+  const timer = setInterval(scan, 5);
+  return {
+    arrivals,
+    /** Resolves with the email's arrival time (epoch ms); rejects after `timeoutMs`. */
+    waitFor(seq: number, timeoutMs: number): Promise<number> {
+      scan();
+      const known = arrivals.get(seq);
+      if (known !== undefined) return Promise.resolve(known);
+      return new Promise((resolve, reject) => {
+        const timeout = setTimeout(() => {
+          waiters.delete(seq);
+          reject(new Error(`no email for run ${seq} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiters.set(seq, () => {
+          clearTimeout(timeout);
+          resolve(arrivals.get(seq) ?? Date.now());
+        });
+      });
+    },
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** argon2id verify time of a real stored hash (same parameters as the API's), then login over HTTP. */
+async function measureLogin(baseUrl: string, databaseUrl: string, email: string) {
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  const [user] = await sql<
+    { password_hash: string }[]
+  >`select password_hash from users where email = ${email}`;
+  await sql.end();
+  if (!user) throw new Error(`no user ${email}`);
+  const verifyTimes: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const t0 = performance.now();
+    if (!(await argon2.verify(user.password_hash, BENCH_PASSWORD)))
+      throw new Error('argon2: the stored hash did not verify');
+    verifyTimes.push(performance.now() - t0);
+  }
+  const http: Record<string, LoadResult> = {};
+  for (const concurrency of [1, LOGIN_CONCURRENCY]) {
+    http[`c${concurrency}`] = await httpLoad({
+      url: `${baseUrl}/v1/auth/login`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password: BENCH_PASSWORD }),
+      connections: concurrency,
+      durationS: profile.loginS,
+      warmupS: 1,
+    });
+  }
+  return { argon2VerifyMs: summarizeLatencies(verifyTimes), http };
+}
+
+/** A bare StartWorkflow onto a task queue nobody polls. */
+async function startParked(client: Client, id: string): Promise<void> {
+  await client.workflow.start('benchOneActivity', {
+    taskQueue: 'bench-parked',
+    workflowId: `raw-start-${id}`,
+  });
+}
+
+const shapedSteps = [
+  {
+    id: 'welcome',
+    type: 'email',
+    params: {
+      to: '{{trigger.body.email}}',
+      subject: 'bench {{trigger.body.seq}}',
+      text: 'Hi {{trigger.body.name}}',
+    },
+  },
+];
+
+/** A StartWorkflow shaped like run-service.ts's (input, memo, search attributes, reuse policy, summary). */
+async function startShaped(client: Client, id: string): Promise<void> {
+  const workflowId = randomUUID();
+  const ownerId = randomUUID();
+  const receivedAt = new Date().toISOString();
+  await client.workflow.start('runSteps', {
+    taskQueue: 'bench-parked',
+    workflowId: `raw-shaped-${id}`,
+    args: [
+      {
+        run: { id: `raw-shaped-${id}`, ownerId },
+        definition: { workflowId, version: 1, name: 'Bench welcome 0', steps: shapedSteps },
+        trigger: {
+          type: 'webhook',
+          receivedAt,
+          body: { email: 'bench@example.com', name: 'Bench', seq: 0 },
+          query: {},
+          headers: { 'content-type': 'application/json' },
+        },
+      },
+    ],
+    workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+    typedSearchAttributes: [
+      { key: HOOKFLOW_WORKFLOW_ID, value: workflowId },
+      { key: HOOKFLOW_OWNER_ID, value: ownerId },
+    ],
+    memo: {
+      hookflow: {
+        workflowId,
+        workflowVersion: 1,
+        trigger: { type: 'webhook', receivedAt },
+        steps: [{ id: 'welcome', type: 'email' }],
+        retryOf: null,
+      },
+    },
+    staticSummary: 'Bench welcome 0 (v1, webhook)',
+  });
+}
+
+/**
+ * A fresh in-memory Temporal dev server for one phase, stopped afterwards. Fresh, because the dev server slows
+ * down as it accumulates executions (workflows parked on an unpolled queue halve its throughput), so a phase
+ * would otherwise be measured against the leftovers of the one before it.
+ */
+async function withTemporal<T>(
+  cliPath: string,
+  phase: (address: string, client: Client, temporalPid: number | undefined) => Promise<T>,
+): Promise<T> {
+  const server = await startDevServer({ cliPath, port: 0, uiPort: 0 });
+  const connection = await Connection.connect({ address: server.address });
+  // server.pid is the watchdog shell; the Temporal CLI is its child.
+  const temporalPid = server.pid === undefined ? undefined : childPids(server.pid)[0];
+  try {
+    return await phase(server.address, new Client({ connection, namespace: 'default' }), temporalPid);
+  } finally {
+    await connection.close();
+    await server.stop();
+  }
+}
+
+async function main() {
+  const startedAt = new Date();
+  // Other work on the machine skews every figure: the load average at the start is recorded with them.
+  const loadAtStart = round(loadavg()[0] ?? 0, 2);
+  if (loadAtStart > 0.5)
+    log(`warning: load average ${loadAtStart} at start: other work is running, figures will be low`);
+  const memory = createMemorySampler();
+  cleanups.push(() => Promise.resolve(memory.stop()));
+
+  // --- set-up: bundles, database, fake Resend ---------------------------------------------------------------------
+  log(`set-up (${flags.quick ? 'quick' : 'full'} profile, API/worker LOG_LEVEL=${logLevel})`);
+  const cliPath = await findTemporalCli({
+    cliPath: process.env.TEMPORAL_CLI_PATH || undefined,
+    allowDownload: false,
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'hookflow-bench-'));
+  cleanups.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
+  const hookflowBundle = join(dir, 'hookflow-workflows.js');
+  const ceilingBundle = join(dir, 'ceiling-workflows.js');
+  writeFileSync(
+    hookflowBundle,
+    (await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietLogger })).code,
+  );
+  writeFileSync(
+    ceilingBundle,
+    (
+      await bundleWorkflowCode({
+        workflowsPath: join(repoRoot, 'bench/ceiling/workflows.ts'),
+        logger: quietLogger,
+      })
+    ).code,
+  );
+  const database = await createTestDatabase();
+  cleanups.push(() => database.drop());
+  const resend = await startFakeResend();
+  cleanups.push(() => resend.close());
+  const runTag = randomBytes(4).toString('hex');
+
+  // --- 1. ceilings ---------------------------------------------------------------------------------------------------
+  log('ceiling: trivial Fastify route');
+  const trivial = spawnBenchChild('bench/ceiling/http-server.ts', {}, 'trivial-server');
+  cleanups.push(() => stopChild(trivial));
+  const [, trivialUrl] = await waitForOutput(trivial, /listening (http:\/\/\S+)/);
+  memory.track('trivial-server', trivial.child.pid);
+  const trivialHttp = await httpLoad({
+    url: `${trivialUrl}/ping`,
+    connections: 64,
+    durationS: profile.httpS,
+    warmupS: profile.warmupS,
+  });
+  memory.markAfter('trivial-server');
+  await stopChild(trivial);
+
+  // StartWorkflow onto a task queue nobody polls: what Temporal itself accepts, with no HTTP and no database.
+  const rawStart: Record<string, LoadResult> = {};
+  for (const concurrency of INTAKE_LEVELS) {
+    log(`ceiling: raw StartWorkflow, ${concurrency} concurrent`);
+    rawStart[`c${concurrency}`] = await withTemporal(cliPath, async (_, client, temporalPid) => {
+      let cpu: CpuAccount | undefined;
+      const result = await closedLoop({
+        concurrency,
+        durationMs: profile.rawStartS * 1000,
+        warmupMs: profile.warmupS * 1000,
+        maxOps: 200_000,
+        onMeasureStart: () => (cpu = startCpuAccount({ temporal: temporalPid })),
+        op: (seq) => startParked(client, `${runTag}-${seq}`),
+      });
+      return { ...result, cpuCores: cpu?.stop() };
+    });
+  }
+  // The same start with what Hookflow's start carries (the run input, memo, search attributes, summary): how much
+  // of the gap to the bare ceiling is Temporal's own work for Hookflow's run shape rather than the API's.
+  let rawStartHookflowShaped: LoadResult | undefined;
+  if (profile.shapedStart) {
+    log("ceiling: raw StartWorkflow with Hookflow's run shape, 16 concurrent");
+    rawStartHookflowShaped = await withTemporal(cliPath, async (_, client, temporalPid) => {
+      let cpu: CpuAccount | undefined;
+      const result = await closedLoop({
+        concurrency: 16,
+        durationMs: profile.rawStartS * 1000,
+        warmupMs: profile.warmupS * 1000,
+        maxOps: 200_000,
+        onMeasureStart: () => (cpu = startCpuAccount({ temporal: temporalPid })),
+        op: (seq) => startShaped(client, `${runTag}-${seq}`),
+      });
+      return { ...result, cpuCores: cpu?.stop() };
+    });
+  }
+
+  // Timed from the start call to the moment the activity runs, the moment the end-to-end phase times for Hookflow
+  // (the email reaching the fake); waiting for the workflow's result instead would add a long poll per run.
+  log('ceiling: raw one-activity workflow, start to activity');
+  const rawActivity = await withTemporal(cliPath, async (address, client, temporalPid) => {
+    const ceilingQueue = `bench-ceiling-${runTag}`;
+    const ceilingWorker = spawnBenchChild(
+      'bench/ceiling/worker.ts',
+      {
+        BENCH_TEMPORAL_ADDRESS: address,
+        BENCH_TASK_QUEUE: ceilingQueue,
+        BENCH_WORKFLOW_BUNDLE: ceilingBundle,
+        BENCH_ACTIVITIES_PER_SECOND: BENCH_LIMITS.EMAIL_MAX_PER_SECOND,
+        ...extraEnv,
+      },
+      'ceiling-worker',
+      { ipc: true },
+    );
+    cleanups.push(() => stopChild(ceilingWorker));
+    const ran = new Map<string, () => void>();
+    ceilingWorker.child.on('message', (workflowId) => {
+      if (typeof workflowId !== 'string') return;
+      ran.get(workflowId)?.();
+      ran.delete(workflowId);
+    });
+    await waitForOutput(ceilingWorker, /ceiling worker polling/);
+    memory.track('ceiling-worker', ceilingWorker.child.pid);
+    const results: Record<string, LoadResult> = {};
+    for (const concurrency of [1, E2E_CONCURRENCY]) {
+      let cpu: CpuAccount | undefined;
+      const result = await closedLoop({
+        concurrency,
+        durationMs: (concurrency === 1 ? profile.e2eC1S : profile.rawActivityS) * 1000,
+        warmupMs: profile.warmupS * 1000,
+        maxOps: 100_000,
+        onMeasureStart: () =>
+          (cpu = startCpuAccount({ temporal: temporalPid, worker: ceilingWorker.child.pid })),
+        op: async (seq) => {
+          const workflowId = `raw-activity-${runTag}-c${concurrency}-${seq}`;
+          const activityRan = new Promise<void>((resolve, reject) => {
+            const timeout = setTimeout(() => {
+              ran.delete(workflowId);
+              reject(new Error(`activity of ${workflowId} did not run within 30 s`));
+            }, 30_000);
+            ran.set(workflowId, () => {
+              clearTimeout(timeout);
+              resolve();
+            });
+          });
+          await client.workflow.start('benchOneActivity', { taskQueue: ceilingQueue, workflowId });
+          await activityRan;
+        },
+      });
+      results[`c${concurrency}`] = { ...result, cpuCores: cpu?.stop() };
+    }
+    memory.markAfter('ceiling-worker');
+    await stopChild(ceilingWorker);
+    return results;
+  });
+
+  // --- 2. webhook intake (no worker polls the API's task queue, like the raw start ceiling), reads, login ----------
+  const intake: Record<string, LoadResult & { ratioToRawStart: number | null }> = {};
+  let reads: LoadResult | undefined;
+  let login: { argon2VerifyMs: LatencySummary; http: Record<string, LoadResult> } | undefined;
+  for (const concurrency of INTAKE_LEVELS) {
+    await withTemporal(cliPath, async (address, _, temporalPid) => {
+      const label = `api (intake c${concurrency})`;
+      const api = await startApi({
+        databaseUrl: database.url,
+        temporalAddress: address,
+        taskQueue: `bench-intake-${runTag}`,
+        logLevel,
+        name: label,
+        extraEnv,
+        dist: flags.dist,
+      });
+      cleanups.push(() => stopChild(api.process));
+      memory.track(label, api.process.child.pid);
+      const account = await seedAccount(api.baseUrl, 3);
+      if (!reads || !login) {
+        // Neither touches Temporal: measured once, against the first API, before any intake load.
+        log('authenticated reads: GET /v1/workflows');
+        reads = await httpLoad({
+          url: `${api.baseUrl}/v1/workflows?limit=20`,
+          headers: { authorization: account.authorization },
+          connections: 16,
+          durationS: profile.readsS,
+          warmupS: profile.warmupS,
+        });
+        log('login: argon2 verify and POST /v1/auth/login');
+        login = await measureLogin(api.baseUrl, database.url, account.email);
+      }
+      log(`webhook intake, ${concurrency} concurrent`);
+      let cpu: CpuAccount | undefined;
+      const result = await httpLoad({
+        onMeasureStart: () => (cpu = startCpuAccount({ api: api.process.child.pid, temporal: temporalPid })),
+        url: `${api.baseUrl}/hooks/${account.tokens[0]}`,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'bench@example.com', name: 'Bench', seq: 0 }),
+        connections: concurrency,
+        durationS: profile.intakeS,
+        warmupS: profile.warmupS,
+      });
+      intake[`c${concurrency}`] = {
+        ...result,
+        cpuCores: cpu?.stop(),
+        ratioToRawStart: ratio(result.perSecond, rawStart[`c${concurrency}`]?.perSecond ?? 0),
+      };
+      await sleep(1000);
+      memory.markAfter(label);
+      await stopChild(api.process);
+    });
+  }
+
+  // --- 3. end to end: webhook → worker → email accepted by the fake Resend ------------------------------------------
+  const { endToEnd, burst } = await withTemporal(cliPath, async (address, _, temporalPid) => {
+    log('end to end: API and worker on one task queue, emails through the Resend SDK to the fake');
+    const taskQueue = `bench-e2e-${runTag}`;
+    const api = await startApi({
+      databaseUrl: database.url,
+      temporalAddress: address,
+      taskQueue,
+      logLevel,
+      name: 'api',
+      extraEnv,
+      dist: flags.dist,
+    });
+    cleanups.push(() => stopChild(api.process));
+    const worker = await startWorker({
+      temporalAddress: address,
+      taskQueue,
+      workflowBundlePath: hookflowBundle,
+      resendUrl: resend.url,
+      logLevel,
+      extraEnv,
+      dist: flags.dist,
+    });
+    cleanups.push(() => stopChild(worker));
+    memory.track('api', api.process.child.pid);
+    memory.track('worker', worker.child.pid);
+    memory.trackSum('api+worker', ['api', 'worker']);
+    const e2eProcesses = { api: api.process.child.pid, worker: worker.child.pid, temporal: temporalPid };
+    const account = await seedAccount(api.baseUrl, 1);
+    const hookUrl = `${api.baseUrl}/hooks/${account.tokens[0]}`;
+    const watcher = createEmailWatcher(resend);
+    cleanups.push(() => Promise.resolve(watcher.stop()));
+
+    let nextSeq = 1;
+    const sentAt = new Map<number, number>();
+    const deliver = async (seq: number) => {
+      sentAt.set(seq, Date.now());
+      const response = await fetch(hookUrl, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'bench@example.com', name: 'Bench', seq }),
+      });
+      const text = await response.text();
+      if (response.status !== 202) throw new Error(`webhook answered ${response.status}: ${text}`);
+    };
+    const hitToEmail = (seqs: Iterable<number>) => {
+      const latencies: number[] = [];
+      for (const seq of seqs) {
+        const sent = sentAt.get(seq);
+        const arrived = watcher.arrivals.get(seq);
+        if (sent !== undefined && arrived !== undefined) latencies.push(arrived - sent);
+      }
+      return summarizeLatencies(latencies);
+    };
+
+    const endToEnd: Record<string, LoadResult & { ratioToRawOneActivity: number | null }> = {};
+    for (const concurrency of [1, E2E_CONCURRENCY]) {
+      log(`end to end, ${concurrency} run(s) in flight`);
+      const measured: number[] = [];
+      let cpu: CpuAccount | undefined;
+      const result = await closedLoop({
+        onMeasureStart: () => (cpu = startCpuAccount(e2eProcesses)),
+        concurrency,
+        durationMs: (concurrency === 1 ? profile.e2eC1S : profile.e2eS) * 1000,
+        warmupMs: profile.warmupS * 1000,
+        maxOps: 100_000,
+        op: async (_, isMeasured) => {
+          const seq = nextSeq++;
+          await deliver(seq);
+          await watcher.waitFor(seq, 30_000);
+          if (isMeasured) measured.push(seq);
+        },
+      });
+      // closedLoop's own latencies end at the watcher's notice; hit → email is taken from the fake's clock instead.
+      endToEnd[`c${concurrency}`] = {
+        ...result,
+        cpuCores: cpu?.stop(),
+        latencyMs: hitToEmail(measured),
+        ratioToRawOneActivity: ratio(result.perSecond, rawActivity[`c${concurrency}`]?.perSecond ?? 0),
+      };
+    }
+
+    log(`end to end: a burst of ${profile.burstRuns} webhooks, then the backlog drains`);
+    const burstCpu = startCpuAccount(e2eProcesses);
+    const burstFirst = nextSeq;
+    const burstStart = Date.now();
+    const burstIntake = await closedLoop({
+      concurrency: E2E_CONCURRENCY,
+      durationMs: profile.drainLimitS * 1000,
+      maxOps: profile.burstRuns,
+      op: async () => deliver(nextSeq++),
+    });
+    const intakeEnd = Date.now();
+    const burstSeqs = Array.from({ length: nextSeq - burstFirst }, (_, i) => burstFirst + i);
+    const drainDeadline = intakeEnd + profile.drainLimitS * 1000;
+    while (Date.now() < drainDeadline && burstSeqs.some((seq) => !watcher.arrivals.has(seq))) await sleep(20);
+    const arrivals = burstSeqs
+      .map((seq) => watcher.arrivals.get(seq))
+      .filter((t): t is number => t !== undefined);
+    const lastArrival = arrivals.length > 0 ? Math.max(...arrivals) : intakeEnd;
+    const burst = {
+      runs: burstSeqs.length,
+      accepted: burstIntake.ok,
+      rejected: burstIntake.failed,
+      emailed: arrivals.length,
+      intakePerSecond: burstIntake.perSecond,
+      intakeLatencyMs: burstIntake.latencyMs,
+      /** From the last accepted webhook to the last email. */
+      drainS: round((lastArrival - intakeEnd) / 1000),
+      drainedWithinLimit: arrivals.length === burstSeqs.length,
+      completedPerSecond: round(arrivals.length / Math.max(0.001, (lastArrival - burstStart) / 1000), 1),
+      hitToEmailMs: hitToEmail(burstSeqs),
+      cpuCores: burstCpu.stop(),
+    };
+
+    await sleep(2000);
+    memory.markAfter('api');
+    memory.markAfter('worker');
+    await stopChild(api.process);
+    await stopChild(worker);
+    return { endToEnd, burst };
+  });
+  const fakeResend = { emailsAccepted: resend.emails.length, requests: resend.requests.length };
+
+  if (!reads || !login) throw new Error('reads and login were not measured');
+  const mem = memory.report();
+  const peakOf = (label: string) => mem.processes[label]?.peakMiB ?? 0;
+  const apiPeak = Math.max(
+    ...Object.keys(mem.processes)
+      .filter((l) => l.startsWith('api'))
+      .map(peakOf),
+  );
+  // Conservative: the highest API peak of any phase plus the worker's peak, even if they were not simultaneous.
+  const apiPlusWorkerPeak = apiPeak + peakOf('worker');
+  const simultaneousPeak = mem.sums['api+worker']?.peakMiB ?? 0;
+  const intake16 = intake.c16;
+  const e2e = endToEnd[`c${E2E_CONCURRENCY}`];
+  const targets = [
+    {
+      name: 'webhook intake at 16 concurrent ≥ 80% of raw StartWorkflow',
+      target: 0.8,
+      actual: intake16?.ratioToRawStart ?? null,
+      met: (intake16?.ratioToRawStart ?? 0) >= 0.8,
+    },
+    {
+      name: 'webhook intake p99 at 16 concurrent ≤ 100 ms',
+      target: 100,
+      actual: intake16?.latencyMs.p99 ?? null,
+      met: (intake16?.latencyMs.p99 ?? Number.POSITIVE_INFINITY) <= 100,
+    },
+    {
+      name: 'webhook intake: zero non-2xx',
+      target: 0,
+      actual: Object.values(intake).reduce((n, r) => n + r.failed + r.errors, 0),
+      met: Object.values(intake).every((r) => r.failed === 0 && r.errors === 0),
+    },
+    {
+      name: `end to end ≥ 60% of raw one-activity (${E2E_CONCURRENCY} in flight)`,
+      target: 0.6,
+      actual: e2e?.ratioToRawOneActivity ?? null,
+      met: (e2e?.ratioToRawOneActivity ?? 0) >= 0.6,
+    },
+    {
+      name: 'API + worker RSS ≤ 500 MiB, simultaneous peak under end-to-end load',
+      target: 500,
+      actual: simultaneousPeak,
+      met: simultaneousPeak <= 500,
+    },
+    {
+      name: 'API + worker RSS ≤ 500 MiB, conservative: highest API peak of any phase (login included) + worker peak',
+      target: 500,
+      actual: round(apiPlusWorkerPeak, 1),
+      met: apiPlusWorkerPeak <= 500,
+    },
+  ];
+
+  return {
+    meta: {
+      date: startedAt.toISOString(),
+      commit: commitInfo(),
+      profile: flags.quick ? 'quick' : 'full',
+      nodeOptions: nodeOptions || null,
+      entrypoints: flags.dist ? 'dist' : 'tsx',
+      durationsS: profile,
+      node: process.version,
+      cpus: cpus().length,
+      memoryGiB: round(totalmem() / 2 ** 30, 1),
+      loadAverageAtStart: loadAtStart,
+      notes: [
+        'Everything runs on this machine: bench driver (load generator, fake Resend), API, worker, Temporal dev server, PostgreSQL.',
+        'Temporal is the CLI dev server (SQLite in memory); the ratios compare Hookflow with the same server.',
+        `API and worker run ${flags.dist ? 'compiled (node dist/…)' : 'from source with tsx (node --import tsx)'}, LOG_LEVEL=${logLevel}, NODE_ENV=production, NODE_OPTIONS=${nodeOptions || '(none)'}.`,
+        'cpuCores: CPU used during a measured run, in cores (machine = all processes; the rest of it is PostgreSQL, the tsx loader threads and anything else).',
+        `EMAIL_MAX_PER_SECOND=${BENCH_LIMITS.EMAIL_MAX_PER_SECOND} (default 5): the provider rate limit is not what is measured.`,
+        'Rate limits (webhook, login, register) raised so no request is refused; the limiters still run.',
+        'Webhook intake runs with no worker on the API task queue, like the raw StartWorkflow ceiling.',
+        'The one-activity ceiling worker uses createHookflowWorker (same worker options as Hookflow); it is timed from the start call to the activity running, as end to end is timed from the hit to the email.',
+        'Each Temporal phase (raw start per level, intake per level, one-activity ceiling, end to end) gets a fresh dev server.',
+      ],
+    },
+    ceilings: {
+      trivialHttp,
+      rawStartWorkflow: rawStart,
+      ...(rawStartHookflowShaped && { rawStartWorkflowHookflowShapedC16: rawStartHookflowShaped }),
+      rawOneActivity: rawActivity,
+    },
+    webhookIntake: intake,
+    endToEnd: { closedLoop: endToEnd, burst },
+    reads,
+    login,
+    memory: mem,
+    fakeResend,
+    targets,
+  };
+}
+
+try {
+  const report = await main();
+  await cleanup();
+  clearTimeout(deadline);
+  process.stderr.write(`\n${renderTable(report)}\n`);
+  const json = JSON.stringify(report, null, 2);
+  if (flags.out) writeFileSync(flags.out, `${json}\n`);
+  process.stdout.write(`${json}\n`);
+} catch (error) {
+  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  await cleanup();
+  clearTimeout(deadline);
+  process.exitCode = 1;
+}
+
+export type BenchReport = Awaited<ReturnType<typeof main>>;
