@@ -29,12 +29,11 @@ export function onShutdownSignal(shutdown: (signal: string) => Promise<void>, gr
 
 /** Start-up errors are reported in one readable block, never swallowed. */
 export function exitOnStartupError(error: unknown): never {
+  // Configuration and missing-CLI errors are instructions for a person; anything else needs its stack.
+  const forPeople =
+    error instanceof Error && ['ConfigError', 'TemporalCliNotFoundError'].includes(error.name);
   const message =
-    error instanceof Error
-      ? error.name === 'ConfigError' || error.name === 'TemporalCliNotFoundError'
-        ? error.message
-        : (error.stack ?? error.message)
-      : String(error);
+    error instanceof Error ? (forPeople ? error.message : (error.stack ?? error.message)) : String(error);
   console.error(`Hookflow failed to start:\n${message}`);
   process.exit(1);
 }

@@ -24,7 +24,7 @@ import {
   type TriggerInput,
 } from '../../workflows/types.js';
 import { derivedRunId, randomRunId } from './run-ids.js';
-import { decodeCursor, encodeCursor } from './workflow-service.js';
+import { decodeCursor, encodeCursor, workflowNotFound } from './workflow-service.js';
 
 export const runStatuses = [
   'running',
@@ -179,6 +179,24 @@ export function createRunService(deps: {
     }
   }
 
+  /** Starts a run of `workflow`'s current version. A delivery key makes the run id deterministic. */
+  async function startRun(workflow: WorkflowRecord, trigger: TriggerInput, deliveryKey?: string) {
+    const runId = deliveryKey ? derivedRunId(workflow.id, deliveryKey) : randomRunId();
+    return start(
+      {
+        run: { id: runId, ownerId: workflow.ownerId },
+        definition: {
+          workflowId: workflow.id,
+          version: workflow.version,
+          name: workflow.name,
+          steps: workflow.steps,
+        },
+        trigger,
+      },
+      null,
+    );
+  }
+
   /** Describes a run and checks it belongs to `ownerId`; anything else is a 404, never a hint. */
   async function describeOwned(ownerId: string, runId: string): Promise<WorkflowExecutionDescription> {
     let description: WorkflowExecutionDescription;
@@ -297,35 +315,16 @@ export function createRunService(deps: {
   return {
     statusUrl,
 
-    /** Starts a run of `workflow`'s current version. A delivery key makes the run id deterministic. */
-    async startRun(workflow: WorkflowRecord, trigger: TriggerInput, deliveryKey?: string) {
-      const runId = deliveryKey ? derivedRunId(workflow.id, deliveryKey) : randomRunId();
-      return start(
-        {
-          run: { id: runId, ownerId: workflow.ownerId },
-          definition: {
-            workflowId: workflow.id,
-            version: workflow.version,
-            name: workflow.name,
-            steps: workflow.steps,
-          },
-          trigger,
-        },
-        null,
-      );
-    },
+    startRun,
 
     /** A test run with a sample payload; answers with the run as just started (every step pending). */
     async startManualRun(ownerId: string, workflowId: string, payload: unknown): Promise<RunResource> {
       const workflow = await deps.workflows.findOwned(ownerId, workflowId);
       if (!workflow) {
-        throw new NotFoundError(
-          'WORKFLOW_NOT_FOUND',
-          `No workflow ${workflowId} (it does not exist, was deleted, or is not yours).`,
-        );
+        throw workflowNotFound(workflowId);
       }
       const receivedAt = new Date().toISOString();
-      const { runId } = await this.startRun(workflow, {
+      const { runId } = await startRun(workflow, {
         type: 'manual',
         receivedAt,
         body: payload,
@@ -361,10 +360,7 @@ export function createRunService(deps: {
       options: { status?: RunStatus; limit: number; cursor?: string },
     ): Promise<{ items: RunSummary[]; nextCursor: string | null }> {
       if (!(await deps.workflows.findOwned(ownerId, workflowId))) {
-        throw new NotFoundError(
-          'WORKFLOW_NOT_FOUND',
-          `No workflow ${workflowId} (it does not exist, was deleted, or is not yours).`,
-        );
+        throw workflowNotFound(workflowId);
       }
       // Both values are server-made (a UUID and the caller's own id), never raw user text.
       let query = `WorkflowType = '${WORKFLOW_TYPE}' AND ${HOOKFLOW_WORKFLOW_ID.name} = '${workflowId}' AND ${HOOKFLOW_OWNER_ID.name} = '${ownerId}'`;

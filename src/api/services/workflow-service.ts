@@ -52,6 +52,13 @@ export function decodeCursor(cursor: string): unknown[] {
   );
 }
 
+/** Another user's workflow answers exactly like a missing one: ids are not an oracle. */
+export const workflowNotFound = (id: string) =>
+  new NotFoundError(
+    'WORKFLOW_NOT_FOUND',
+    `No workflow ${id} (it does not exist, was deleted, or is not yours).`,
+  );
+
 export function createWorkflowService(deps: { workflows: WorkflowRepo; publicUrl: string }) {
   const { workflows } = deps;
 
@@ -79,13 +86,6 @@ export function createWorkflowService(deps: { workflows: WorkflowRepo; publicUrl
     signing: definition.webhook.signing,
     steps: definition.steps,
   });
-
-  /** Another user's workflow answers exactly like a missing one: ids are not an oracle. */
-  const notFound = (id: string) =>
-    new NotFoundError(
-      'WORKFLOW_NOT_FOUND',
-      `No workflow ${id} (it does not exist, was deleted, or is not yours).`,
-    );
 
   return {
     toResource,
@@ -122,25 +122,20 @@ export function createWorkflowService(deps: { workflows: WorkflowRepo; publicUrl
       };
     },
 
-    /** The record itself, for services that need more than the resource (runs, hooks). */
-    async getRecord(ownerId: string, id: string): Promise<WorkflowRecord> {
-      const record = await workflows.findOwned(ownerId, id);
-      if (!record) throw notFound(id);
-      return record;
-    },
-
     async get(ownerId: string, id: string) {
-      return toResource(await this.getRecord(ownerId, id));
+      const record = await workflows.findOwned(ownerId, id);
+      if (!record) throw workflowNotFound(id);
+      return toResource(record);
     },
 
     async replace(ownerId: string, id: string, definition: WorkflowDefinition) {
       const record = await workflows.replace(ownerId, id, fieldsOf(definition));
-      if (!record) throw notFound(id);
+      if (!record) throw workflowNotFound(id);
       return toResource(record);
     },
 
     async remove(ownerId: string, id: string) {
-      if (!(await workflows.softDelete(ownerId, id))) throw notFound(id);
+      if (!(await workflows.softDelete(ownerId, id))) throw workflowNotFound(id);
     },
 
     async rotateWebhook(ownerId: string, id: string) {
@@ -148,7 +143,7 @@ export function createWorkflowService(deps: { workflows: WorkflowRepo; publicUrl
         token: newWebhookToken(),
         secret: newSigningSecret(),
       });
-      if (!record) throw notFound(id);
+      if (!record) throw workflowNotFound(id);
       return toResource(record, true);
     },
   };
