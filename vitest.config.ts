@@ -16,6 +16,14 @@ export default defineConfig({
       },
       {
         test: {
+          // Histories recorded from earlier builds replayed on today's workflow code (DESIGN §8); no server needed.
+          name: 'replay',
+          include: ['test/replay/**/*.test.ts'],
+          testTimeout: 120_000,
+        },
+      },
+      {
+        test: {
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           // One Temporal dev server and one PostgreSQL for the whole run; every test file isolates itself

@@ -1,0 +1,184 @@
+import type { RunResource } from '../../src/api/services/run-service.js';
+import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
+import type { FakeResend } from '../helpers/fake-resend.js';
+
+/*
+ * The paths through the interpreter whose histories the replay suite keeps (DESIGN §8). Each scenario drives the
+ * real API and worker to a point and names the run whose history is then recorded. Add a scenario for every new
+ * step type or path, record it from the build that introduces it (`npm run replay:record`), and keep the
+ * histories of older builds: they are the runs that may still be in flight when a new build deploys.
+ */
+
+/** What a scenario can do: the API of one recording stack, driven in-process. */
+export interface ScenarioDriver {
+  resend: FakeResend;
+  createWorkflow(definition: object): Promise<WorkflowResource>;
+  /** POSTs the webhook; returns the run id. */
+  hit(workflow: WorkflowResource, body: unknown): Promise<string>;
+  waitForRun(runId: string, done?: (run: RunResource) => boolean): Promise<RunResource>;
+  /** POST /v1/runs/:id/{cancel,retry}; returns the run resource answered. */
+  control(runId: string, action: 'cancel' | 'retry'): Promise<RunResource>;
+}
+
+export interface Scenario {
+  name: string;
+  /** Drives one run to the point worth keeping and returns its id. */
+  run(driver: ScenarioDriver): Promise<string>;
+}
+
+const fastRetry = { initialInterval: '100ms', maxInterval: '200ms', backoffCoefficient: 2, maxAttempts: 3 };
+
+const welcome = {
+  id: 'welcome',
+  type: 'email',
+  params: {
+    to: '{{trigger.body.email}}',
+    subject: 'Welcome, {{trigger.body.name}}',
+    html: '<p>Hi {{trigger.body.name}}</p>',
+    text: 'Hi {{trigger.body.name}}',
+  },
+  retry: fastRetry,
+};
+const signup = { email: 'ada@example.com', name: 'Ada', plan: 'pro' };
+
+const isClosed = (run: RunResource) => run.status !== 'running';
+
+export const scenarios: Scenario[] = [
+  {
+    name: 'email-only',
+    async run(driver) {
+      const workflow = await driver.createWorkflow({ name: 'Email only', steps: [welcome] });
+      const runId = await driver.hit(workflow, signup);
+      await expectStatus(driver, runId, 'completed');
+      return runId;
+    },
+  },
+  {
+    name: 'email-retried-after-provider-error',
+    async run(driver) {
+      const workflow = await driver.createWorkflow({ name: 'Retried email', steps: [welcome] });
+      driver.resend.failNext({ status: 500 });
+      const runId = await driver.hit(workflow, signup);
+      await expectStatus(driver, runId, 'completed');
+      return runId;
+    },
+  },
+  {
+    name: 'email-delay-when-skipped',
+    async run(driver) {
+      const workflow = await driver.createWorkflow({
+        name: 'Delay and guard',
+        steps: [
+          welcome,
+          { id: 'wait', type: 'delay', params: { duration: '1s' } },
+          {
+            id: 'nudge',
+            type: 'email',
+            when: { path: 'trigger.body.plan', op: 'eq', value: 'free' },
+            params: { to: '{{trigger.body.email}}', subject: 'Still there?', text: 'Hi again' },
+          },
+          {
+            id: 'receipt',
+            type: 'email',
+            when: { path: 'steps.welcome.output.providerId', op: 'exists' },
+            params: {
+              to: '{{trigger.body.email}}',
+              subject: 'Receipt',
+              text: 'Sent {{steps.welcome.output.to}}',
+            },
+          },
+        ],
+      });
+      const runId = await driver.hit(workflow, signup);
+      await expectStatus(driver, runId, 'completed');
+      return runId;
+    },
+  },
+  {
+    name: 'failed-step',
+    run: (driver) => startFailingRun(driver, 'Failed step'),
+  },
+  {
+    name: 'retried-run-resumed-from-failed-step',
+    async run(driver) {
+      const failed = await startFailingRun(driver, 'Retried run');
+      const retry = await driver.control(failed, 'retry');
+      await expectStatus(driver, retry.id, 'completed');
+      return retry.id;
+    },
+  },
+  {
+    name: 'template-error',
+    async run(driver) {
+      const workflow = await driver.createWorkflow({
+        name: 'Bad recipient',
+        steps: [{ ...welcome, params: { ...welcome.params, to: '{{trigger.body.name}}' } }],
+      });
+      const runId = await driver.hit(workflow, signup);
+      await expectStatus(driver, runId, 'failed');
+      return runId;
+    },
+  },
+  {
+    name: 'cancelled-during-delay',
+    async run(driver) {
+      const workflow = await driver.createWorkflow({
+        name: 'Cancelled',
+        steps: [
+          welcome,
+          { id: 'wait', type: 'delay', params: { duration: '1h' } },
+          { ...welcome, id: 'later' },
+        ],
+      });
+      const runId = await driver.hit(workflow, signup);
+      await driver.waitForRun(runId, (run) => run.steps[1]?.status === 'waiting');
+      await driver.control(runId, 'cancel');
+      await expectStatus(driver, runId, 'cancelled');
+      return runId;
+    },
+  },
+  {
+    // Recorded mid-run: replaying it is what a new worker does when an old run's timer fires after a deploy.
+    name: 'sleeping-in-delay',
+    async run(driver) {
+      const workflow = await driver.createWorkflow({
+        name: 'Sleeping',
+        steps: [
+          welcome,
+          { id: 'wait', type: 'delay', params: { duration: '3d' } },
+          { ...welcome, id: 'later' },
+        ],
+      });
+      const runId = await driver.hit(workflow, signup);
+      await driver.waitForRun(runId, (run) => run.steps[1]?.status === 'waiting');
+      return runId;
+    },
+  },
+];
+
+/**
+ * A run that fails for good at its third step: the provider rejects that email (422, never retried). The first
+ * step's email and the delay before the failing step are what a retry of this run carries over.
+ */
+async function startFailingRun(driver: ScenarioDriver, name: string): Promise<string> {
+  const workflow = await driver.createWorkflow({
+    name,
+    steps: [
+      { ...welcome, id: 'first' },
+      { id: 'pause', type: 'delay', params: { duration: '1s' } },
+      { ...welcome, id: 'second' },
+    ],
+  });
+  const runId = await driver.hit(workflow, signup);
+  await driver.waitForRun(runId, (run) => run.steps[1]?.status === 'waiting');
+  driver.resend.failNext({ status: 422, name: 'validation_error', message: 'Invalid `to` field.' });
+  await expectStatus(driver, runId, 'failed');
+  return runId;
+}
+
+async function expectStatus(driver: ScenarioDriver, runId: string, status: RunResource['status']) {
+  const run = await driver.waitForRun(runId, isClosed);
+  if (run.status !== status) {
+    throw new Error(`run ${runId} ended ${run.status}, expected ${status}: ${JSON.stringify(run)}`);
+  }
+}
