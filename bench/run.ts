@@ -21,6 +21,7 @@ import postgres from 'postgres';
 import { findTemporalCli, startDevServer } from '../src/temporal/dev-server.js';
 import { HOOKFLOW_OWNER_ID, HOOKFLOW_WORKFLOW_ID } from '../src/temporal/search-attributes.js';
 import { workflowsPath } from '../src/temporal/worker.js';
+import { RUN_STEPS_WORKFLOW_TYPE } from '../src/workflows/names.js';
 import { createTestDatabase } from '../test/helpers/database.js';
 import { startFakeResend, type FakeResend } from '../test/helpers/fake-resend.js';
 import { spawnBenchChild, stopChild, waitForOutput } from './lib/children.js';
@@ -225,7 +226,7 @@ async function startShaped(client: Client, id: string): Promise<void> {
   const workflowId = randomUUID();
   const ownerId = randomUUID();
   const receivedAt = new Date().toISOString();
-  await client.workflow.start('runSteps', {
+  await client.workflow.start(RUN_STEPS_WORKFLOW_TYPE, {
     taskQueue: 'bench-parked',
     workflowId: `raw-shaped-${id}`,
     args: [

@@ -1,4 +1,4 @@
-import type { EmailParams } from './dsl.js';
+import type { EmailParams } from '../dsl/email-step.js';
 
 /*
  * `{{path}}` templating (DESIGN §2). This module runs inside Temporal workflow code, so it must stay pure and

@@ -1,4 +1,4 @@
-import type { Step } from './dsl.js';
+import type { Step } from '../dsl/schema.js';
 
 /**
  * Wire types of the interpreter workflow. They cross process boundaries (API → Temporal → worker) and are kept in

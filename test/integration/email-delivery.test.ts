@@ -6,7 +6,9 @@ import { createResendTransport } from '../../src/activities/email-transport.js';
 import { createActivities } from '../../src/activities/index.js';
 import { HOOKFLOW_OWNER_ID, HOOKFLOW_WORKFLOW_ID } from '../../src/temporal/search-attributes.js';
 import { connectWorker, createHookflowWorker } from '../../src/temporal/worker.js';
-import type { EmailStep, Step } from '../../src/workflows/dsl.js';
+import type { EmailStep } from '../../src/dsl/email-step.js';
+import type { Step } from '../../src/dsl/schema.js';
+import { RUN_STEPS_WORKFLOW_TYPE } from '../../src/workflows/names.js';
 import {
   STEP_FAILED_ERROR_TYPE,
   type RunProgress,
@@ -75,7 +77,7 @@ async function runWorkflow(steps: Step[], body: unknown) {
   const started = performance.now();
   const outcome: Outcome = await worker
     .runUntil(
-      client.workflow.execute('runSteps', {
+      client.workflow.execute(RUN_STEPS_WORKFLOW_TYPE, {
         taskQueue: config.temporal.taskQueue,
         workflowId: runId,
         args: [input],

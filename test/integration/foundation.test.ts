@@ -10,6 +10,7 @@ import { migrateToLatest } from '../../src/db/migrate.js';
 import { connectWorker, createHookflowWorker } from '../../src/temporal/worker.js';
 import { HOOKFLOW_OWNER_ID, HOOKFLOW_WORKFLOW_ID } from '../../src/temporal/search-attributes.js';
 import type { RunProgress, RunStepsInput } from '../../src/workflows/types.js';
+import { RUN_STEPS_WORKFLOW_TYPE } from '../../src/workflows/names.js';
 import { testConfig } from '../helpers/config.js';
 import { createTestDatabase, openMigratedDb, type TestDriver } from '../helpers/database.js';
 
@@ -138,7 +139,7 @@ describe('the interpreter workflow on a real worker', () => {
     };
     try {
       const result = await worker.runUntil(
-        client.workflow.execute('runSteps', {
+        client.workflow.execute(RUN_STEPS_WORKFLOW_TYPE, {
           taskQueue: config.temporal.taskQueue,
           workflowId: runId,
           args: [input],

@@ -1,17 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import {
-  DEFAULT_EMAIL_RETRY,
-  durationSchema,
-  formatIssues,
-  MAX_STEPS,
-  MAX_TEMPLATE_LENGTH,
-  parseDuration,
-  retrySchema,
-  retryTotalBudgetMs,
-  stepsSchema,
-  workflowDefinitionSchema,
-  type FormattedIssue,
-} from '../../src/workflows/dsl.js';
+import { formatIssues, type FormattedIssue } from '../../src/api/format-issues.js';
+import { durationSchema, MAX_TEMPLATE_LENGTH, retrySchema } from '../../src/dsl/fields.js';
+import { MAX_STEPS, stepsSchema, workflowDefinitionSchema } from '../../src/dsl/schema.js';
+import { parseDuration } from '../../src/workflows/durations.js';
+import { DEFAULT_EMAIL_RETRY, retryTotalBudgetMs } from '../../src/workflows/retry.js';
+
+const emailRetrySchema = retrySchema(DEFAULT_EMAIL_RETRY);
 
 /** The example of DESIGN.md §2, verbatim. */
 const designExample = {
@@ -340,16 +334,16 @@ describe('retry', () => {
   });
 
   it('accepts exactly 24 h of backoff', () => {
-    expect(retrySchema.safeParse({ maxAttempts: 25, initialInterval: '1h', maxInterval: '1h' }).success).toBe(
-      true,
-    );
-    expect(retrySchema.safeParse({ maxAttempts: 26, initialInterval: '1h', maxInterval: '1h' }).success).toBe(
-      false,
-    );
+    expect(
+      emailRetrySchema.safeParse({ maxAttempts: 25, initialInterval: '1h', maxInterval: '1h' }).success,
+    ).toBe(true);
+    expect(
+      emailRetrySchema.safeParse({ maxAttempts: 26, initialInterval: '1h', maxInterval: '1h' }).success,
+    ).toBe(false);
   });
 
   it('rejects a maxInterval below initialInterval, saying which value is the default', () => {
-    const result = retrySchema.safeParse({ initialInterval: '10m' });
+    const result = emailRetrySchema.safeParse({ initialInterval: '10m' });
     expect(result.error && formatIssues(result.error)).toEqual([
       {
         path: 'maxInterval',
@@ -359,7 +353,7 @@ describe('retry', () => {
   });
 
   it('rejects out-of-range fields and unknown ones', () => {
-    const result = retrySchema.safeParse({ maxAttempts: 0, backoffCoefficient: 11, jitter: true });
+    const result = emailRetrySchema.safeParse({ maxAttempts: 0, backoffCoefficient: 11, jitter: true });
     expect(result.error && formatIssues(result.error).map((issue) => issue.path)).toEqual([
       'maxAttempts',
       'backoffCoefficient',

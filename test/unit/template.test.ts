@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { EmailParams } from '../../src/workflows/dsl.js';
+import type { EmailParams } from '../../src/dsl/email-step.js';
 import {
   extractReferences,
   isEmailAddress,

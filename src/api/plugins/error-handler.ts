@@ -3,7 +3,7 @@ import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { isDatabaseUnavailable } from '../../db/errors.js';
 import { AppError } from '../../errors.js';
-import { formatIssues } from '../../workflows/dsl.js';
+import { formatIssues } from '../format-issues.js';
 
 export interface ErrorBody {
   error: { code: string; message: string; details: unknown[] };

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { workflowDefinitionSchema } from '../../workflows/dsl.js';
+import { workflowDefinitionSchema } from '../../dsl/schema.js';
 import {
   runResourceSchema,
   runStatuses,

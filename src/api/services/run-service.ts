@@ -14,6 +14,7 @@ import type { Config } from '../../config.js';
 import { AppError, NotFoundError, UnavailableError } from '../../errors.js';
 import type { WorkflowRecord, WorkflowRepo } from '../../db/repos/workflow-repo.js';
 import { HOOKFLOW_OWNER_ID, HOOKFLOW_WORKFLOW_ID } from '../../temporal/search-attributes.js';
+import { PROGRESS_QUERY_NAME, RUN_STEPS_WORKFLOW_TYPE } from '../../workflows/names.js';
 import type { runSteps } from '../../workflows/run-steps.js';
 import {
   pendingStep,
@@ -83,7 +84,6 @@ interface RunMemo {
   retryOf: string | null;
 }
 
-const WORKFLOW_TYPE = 'runSteps';
 const MEMO_KEY = 'hookflow';
 /** A webhook caller waits at most this long for Temporal to acknowledge a start before getting a 503. */
 const START_DEADLINE_MS = 5_000;
@@ -157,7 +157,7 @@ export function createRunService(deps: {
     };
     try {
       await temporal.withDeadline(Date.now() + START_DEADLINE_MS, () =>
-        temporal.workflow.start<typeof runSteps>(WORKFLOW_TYPE, {
+        temporal.workflow.start<typeof runSteps>(RUN_STEPS_WORKFLOW_TYPE, {
           taskQueue,
           workflowId: input.run.id,
           args: [input],
@@ -207,7 +207,7 @@ export function createRunService(deps: {
       return unavailable(error);
     }
     const owner = description.typedSearchAttributes.get(HOOKFLOW_OWNER_ID);
-    if (description.type !== WORKFLOW_TYPE || owner !== ownerId) throw runNotFound(runId);
+    if (description.type !== RUN_STEPS_WORKFLOW_TYPE || owner !== ownerId) throw runNotFound(runId);
     return description;
   }
 
@@ -278,7 +278,7 @@ export function createRunService(deps: {
     try {
       // Queries are answered by a worker replaying the run; without one they would hang, hence the deadline.
       const progress = await temporal.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
-        handle.query<RunProgress>('progress'),
+        handle.query<RunProgress>(PROGRESS_QUERY_NAME),
       );
       return { progress, error: status === 'running' ? null : `run ${status}` };
     } catch {
@@ -363,7 +363,7 @@ export function createRunService(deps: {
         throw workflowNotFound(workflowId);
       }
       // Both values are server-made (a UUID and the caller's own id), never raw user text.
-      let query = `WorkflowType = '${WORKFLOW_TYPE}' AND ${HOOKFLOW_WORKFLOW_ID.name} = '${workflowId}' AND ${HOOKFLOW_OWNER_ID.name} = '${ownerId}'`;
+      let query = `WorkflowType = '${RUN_STEPS_WORKFLOW_TYPE}' AND ${HOOKFLOW_WORKFLOW_ID.name} = '${workflowId}' AND ${HOOKFLOW_OWNER_ID.name} = '${ownerId}'`;
       if (options.status) query += ` AND ExecutionStatus = '${temporalNameByStatus[options.status]}'`;
       let nextPageToken: Uint8Array | undefined;
       if (options.cursor) {

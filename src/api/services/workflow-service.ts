@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { AppError, NotFoundError } from '../../errors.js';
 import type { WorkflowRecord, WorkflowRepo } from '../../db/repos/workflow-repo.js';
-import { stepsSchema, type WorkflowDefinition } from '../../workflows/dsl.js';
+import { stepsSchema, type WorkflowDefinition } from '../../dsl/schema.js';
 
 /** The workflow resource of DESIGN §3. `signingSecret` only appears in the answers of create and rotate. */
 export const workflowResourceSchema = z.object({

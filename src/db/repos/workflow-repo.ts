@@ -1,7 +1,7 @@
 import { and, desc, eq, isNull, lt, or } from 'drizzle-orm';
 import type { Db } from '../client.js';
 import { workflows, workflowVersions, type WebhookSigning } from '../schema.js';
-import type { Step } from '../../workflows/dsl.js';
+import type { Step } from '../../dsl/schema.js';
 
 /** A workflow's head joined with its current version: what the API shows and what a run snapshots. */
 export interface WorkflowRecord {
