@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CURRENT_SECRETS_KEY_ID, decodeSecretsKey, type SecretsKey } from './secrets/crypto.js';
 import { isMailbox } from './workflows/template.js';
 
 /**
@@ -20,8 +21,23 @@ const booleanString = (fallback: boolean) =>
       .transform((value) => value === 'true'),
   );
 const url = z.preprocess(emptyAsUndefined, z.url().optional());
+/** 32 bytes as base64 or hex, decoded into a KeyObject (which never prints its bytes). */
+const secretsKey = z.preprocess(
+  emptyAsUndefined,
+  z
+    .string()
+    .transform((value, ctx) => {
+      const decoded = decodeSecretsKey(value);
+      if ('error' in decoded) {
+        ctx.addIssue({ code: 'custom', message: decoded.error });
+        return z.NEVER;
+      }
+      return decoded.key;
+    })
+    .optional(),
+);
 
-export const envSchema = z.object({
+const envFields = z.object({
   NODE_ENV: z.preprocess(
     emptyAsUndefined,
     z.enum(['development', 'production', 'test']).default('development'),
@@ -58,6 +74,8 @@ export const envSchema = z.object({
   JWT_SECRET: z.preprocess(emptyAsUndefined, z.string().min(32, 'must be at least 32 characters').optional()),
   JWT_EXPIRES_IN_SECONDS: positiveInt(3600),
 
+  SECRETS_ENCRYPTION_KEY: secretsKey,
+
   RESEND_API_KEY: optionalString,
   RESEND_BASE_URL: url,
   EMAIL_FROM: z.preprocess(
@@ -75,6 +93,19 @@ export const envSchema = z.object({
   LOGIN_RATE_LIMIT_PER_MINUTE: positiveInt(10),
   REGISTER_RATE_LIMIT_PER_MINUTE: positiveInt(10),
 });
+
+/** Rules across keys. `when`: reported together with the other bad keys, and not twice for one key. */
+export const envSchema = envFields.check(
+  // Production has no embedded default to fall back on, and a key made up at start-up would lose every secret on
+  // the next restart.
+  z.refine((env) => env.NODE_ENV !== 'production' || env.SECRETS_ENCRYPTION_KEY !== undefined, {
+    path: ['SECRETS_ENCRYPTION_KEY'],
+    message:
+      'required when NODE_ENV=production: 32 random bytes as base64, generated once with `openssl rand -base64 32` ' +
+      'and kept (secrets stored under one key cannot be read with another)',
+    when: (payload) => !payload.issues.some((issue) => issue.path?.[0] === 'SECRETS_ENCRYPTION_KEY'),
+  }),
+);
 
 export type Env = z.input<typeof envSchema>;
 
@@ -124,6 +155,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       jwtExpiresInSeconds: e.JWT_EXPIRES_IN_SECONDS,
       jwtIssuer: 'hookflow',
       jwtAudience: 'hookflow-api',
+    },
+    secrets: {
+      /** Encrypts account secrets at rest (src/secrets/crypto.ts); required in production. */
+      encryptionKey: e.SECRETS_ENCRYPTION_KEY
+        ? ({ id: CURRENT_SECRETS_KEY_ID, key: e.SECRETS_ENCRYPTION_KEY } satisfies SecretsKey)
+        : undefined,
     },
     email: {
       resendApiKey: e.RESEND_API_KEY,

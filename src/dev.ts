@@ -11,13 +11,17 @@ import { findTemporalCli, startDevServer, type DevServer } from './temporal/dev-
 import { installWorkerLogging, startWorker } from './temporal/worker.js';
 
 const JWT_SECRET_FILE = '.data/jwt-secret';
+const SECRETS_KEY_FILE = '.data/secrets-key';
 
-/** A per-machine secret kept under .data/, so tokens survive restarts without anyone configuring one. */
-function embeddedJwtSecret(): string {
-  if (existsSync(JWT_SECRET_FILE)) return readFileSync(JWT_SECRET_FILE, 'utf8').trim();
-  const secret = randomBytes(32).toString('hex');
-  mkdirSync(dirname(JWT_SECRET_FILE), { recursive: true });
-  writeFileSync(JWT_SECRET_FILE, secret, { mode: 0o600 });
+/**
+ * A per-machine secret kept under .data/, so tokens and stored secrets survive restarts without anyone configuring
+ * one. Deleting the secrets key makes the account secrets stored with it unreadable (like deleting .data/).
+ */
+function embeddedSecret(file: string, generate: () => string): string {
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const secret = generate();
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, secret, { mode: 0o600 });
   return secret;
 }
 
@@ -26,7 +30,8 @@ let devServer: DevServer | undefined;
 
 try {
   const env = { ...process.env };
-  env.JWT_SECRET ||= embeddedJwtSecret();
+  env.JWT_SECRET ||= embeddedSecret(JWT_SECRET_FILE, () => randomBytes(32).toString('hex'));
+  env.SECRETS_ENCRYPTION_KEY ||= embeddedSecret(SECRETS_KEY_FILE, () => randomBytes(32).toString('base64'));
   let config = loadConfig(env);
 
   let temporalAddress = config.temporal.address;

@@ -21,6 +21,9 @@ export const BENCH_LIMITS = {
   EMAIL_MAX_PER_SECOND: '10000',
 } as const;
 
+/** Production processes need it (NODE_ENV=production); the API and the worker share one. */
+const SECRETS_ENCRYPTION_KEY = randomBytes(32).toString('base64');
+
 const compiled = { api: 'dist/api/server.js', worker: 'dist/worker.js' } as const;
 
 /**
@@ -64,6 +67,7 @@ export async function startApi(env: {
       TEMPORAL_ADDRESS: env.temporalAddress,
       TEMPORAL_TASK_QUEUE: env.taskQueue,
       JWT_SECRET: randomBytes(32).toString('hex'),
+      SECRETS_ENCRYPTION_KEY,
       LOG_LEVEL: env.logLevel,
       ...BENCH_LIMITS,
       ...env.extraEnv,
@@ -96,6 +100,7 @@ export async function startWorker(env: {
       TEMPORAL_ADDRESS: env.temporalAddress,
       TEMPORAL_TASK_QUEUE: env.taskQueue,
       TEMPORAL_WORKFLOW_BUNDLE: env.workflowBundlePath,
+      SECRETS_ENCRYPTION_KEY,
       RESEND_API_KEY: 're_bench',
       RESEND_BASE_URL: env.resendUrl,
       EMAIL_FROM: 'Hookflow Bench <bench@hookflow.test>',

@@ -4,6 +4,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import { requireSetting, type Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { DbHandle } from '../db/client.js';
+import { createSecretRepo } from '../db/repos/secret-repo.js';
 import { createUserRepo } from '../db/repos/user-repo.js';
 import { createWorkflowRepo } from '../db/repos/workflow-repo.js';
 import { authPlugin } from './plugins/auth.js';
@@ -13,12 +14,14 @@ import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { hookRoutes } from './routes/hooks.js';
 import { runRoutes } from './routes/runs.js';
+import { secretRoutes } from './routes/secrets.js';
 import { workflowRoutes } from './routes/workflows.js';
 import { createAuthService } from './services/auth-service.js';
 import { createHealthService } from './services/health-service.js';
 import { createHookService } from './services/hook-service.js';
 import { createRateLimiter } from './services/rate-limiter.js';
 import { createRunService } from './services/run-service.js';
+import { createSecretService } from './services/secret-service.js';
 import { createWorkflowService } from './services/workflow-service.js';
 
 export interface AppDeps {
@@ -77,6 +80,11 @@ export async function buildApp(deps: AppDeps) {
     'The API signs access tokens with it.',
   );
   await app.register(authPlugin, { auth: { ...config.auth, jwtSecret } });
+  const secretsKey = requireSetting(
+    config.secrets.encryptionKey,
+    'SECRETS_ENCRYPTION_KEY',
+    'The API encrypts account secrets with it: 32 random bytes as base64 (openssl rand -base64 32).',
+  );
 
   // Services are built once here, bottom-up, and handed to the route plugins that call them.
   const users = createUserRepo(deps.db.db);
@@ -84,6 +92,7 @@ export async function buildApp(deps: AppDeps) {
   const workflows = createWorkflowService({ workflows: workflowRepo, publicUrl: config.http.publicUrl });
   const runs = createRunService({ temporal: deps.temporal.client, workflows: workflowRepo, config });
   const hooks = createHookService({ workflows: workflowRepo, runs });
+  const secrets = createSecretService({ secrets: createSecretRepo(deps.db.db), key: secretsKey });
 
   await app.register(healthRoutes, {
     health: createHealthService({ db: deps.db, temporal: deps.temporal.connection }),
@@ -98,6 +107,7 @@ export async function buildApp(deps: AppDeps) {
       });
       await v1.register(workflowRoutes, { workflows, runs });
       await v1.register(runRoutes, { runs });
+      await v1.register(secretRoutes, { secrets });
     },
     { prefix: '/v1' },
   );

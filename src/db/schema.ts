@@ -1,5 +1,6 @@
 import {
   boolean,
+  customType,
   index,
   integer,
   jsonb,
@@ -63,4 +64,28 @@ export const workflowVersions = pgTable(
   (table) => [primaryKey({ columns: [table.workflowId, table.version] })],
 );
 
-export const schema = { users, workflows, workflowVersions };
+/** Binary column; postgres.js reads it as a Buffer, PGlite as a Uint8Array: both come back as a Buffer. */
+const bytea = customType<{ data: Buffer; driverData: Uint8Array }>({
+  dataType: () => 'bytea',
+  fromDriver: (value) => Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+});
+
+/**
+ * Per-account secrets (DESIGN §7): write-only through the API, encrypted at rest. `ciphertext` is the blob of
+ * src/secrets/crypto.ts (format and key id bytes, IV, AES-256-GCM ciphertext and tag), bound to owner and name.
+ */
+export const secrets = pgTable(
+  'secrets',
+  {
+    ownerId: uuid('owner_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    ciphertext: bytea('ciphertext').notNull(),
+    ...timestamps,
+    updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
+  },
+  (table) => [primaryKey({ columns: [table.ownerId, table.name] })],
+);
+
+export const schema = { users, workflows, workflowVersions, secrets };

@@ -24,6 +24,7 @@ export function hookflowEnv(options: {
     TEMPORAL_TASK_QUEUE: `hookflow-faults-${randomBytes(4).toString('hex')}`,
     TEMPORAL_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
     JWT_SECRET: randomBytes(32).toString('hex'),
+    SECRETS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     RESEND_API_KEY: 're_test_faults',
     RESEND_BASE_URL: options.resendUrl,
     EMAIL_FROM: 'Hookflow Faults <faults@hookflow.test>',

@@ -7,6 +7,7 @@ export function testConfig(env: Record<string, string | undefined> = {}): Config
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     JWT_SECRET: randomBytes(32).toString('hex'),
+    SECRETS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     // Each test file gets its own task queue, so its workflows only ever reach its own worker.
     TEMPORAL_TASK_QUEUE: `hookflow-test-${randomBytes(4).toString('hex')}`,
     EMAIL_FROM: 'Hookflow Tests <tests@hookflow.test>',

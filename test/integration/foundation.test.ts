@@ -83,7 +83,12 @@ describe('migrations on PostgreSQL', () => {
       const tables = await sql<{ table_name: string }[]>`
         select table_name from information_schema.tables where table_schema = 'public' order by table_name`;
       await sql.end();
-      expect(tables.map((row) => row.table_name)).toEqual(['users', 'workflow_versions', 'workflows']);
+      expect(tables.map((row) => row.table_name)).toEqual([
+        'secrets',
+        'users',
+        'workflow_versions',
+        'workflows',
+      ]);
     } finally {
       await a.close();
       await b.close();
