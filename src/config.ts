@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseCidrList } from './activities/http/address-policy.js';
 import { CURRENT_SECRETS_KEY_ID, decodeSecretsKey, type SecretsKey } from './secrets/crypto.js';
 import { isMailbox } from './workflows/template.js';
 
@@ -87,6 +88,23 @@ const envFields = z.object({
   ),
   EMAIL_MAX_PER_SECOND: z.preprocess(emptyAsUndefined, z.coerce.number().positive().default(5)),
 
+  /** CIDRs (comma or space separated) that http steps may reach although they are private or internal. */
+  HTTP_ALLOWED_PRIVATE_NETWORKS: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .default('')
+      .transform((value, ctx) => {
+        try {
+          parseCidrList(value);
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: (error as Error).message });
+          return z.NEVER;
+        }
+        return value.split(/[\s,]+/).filter((entry) => entry !== '');
+      }),
+  ),
+
   WEBHOOK_MAX_BODY_BYTES: positiveInt(256 * 1024),
   WEBHOOK_RATE_LIMIT_PER_MINUTE: positiveInt(600),
   API_MAX_BODY_BYTES: positiveInt(1024 * 1024),
@@ -167,6 +185,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       resendBaseUrl: e.RESEND_BASE_URL,
       from: e.EMAIL_FROM,
       maxPerSecond: e.EMAIL_MAX_PER_SECOND,
+    },
+    /** The http step (DESIGN §7). */
+    httpStep: {
+      /** Private or internal ranges opened to http steps; empty: every such destination is refused. */
+      allowedPrivateNetworks: e.HTTP_ALLOWED_PRIVATE_NETWORKS,
     },
     webhooks: {
       maxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES,

@@ -6,7 +6,10 @@ import { dirname } from 'node:path';
 import { createActivities } from './activities/index.js';
 import { startApi } from './api/start.js';
 import { loadConfig } from './config.js';
+import { createDb, type DbHandle } from './db/client.js';
+import { migrateToLatest } from './db/migrate.js';
 import { exitOnStartupError, onShutdownSignal } from './lifecycle.js';
+import { secretResolverFor } from './secrets/resolver.js';
 import { findTemporalCli, startDevServer, type DevServer } from './temporal/dev-server.js';
 import { installWorkerLogging, startWorker } from './temporal/worker.js';
 
@@ -27,6 +30,7 @@ function embeddedSecret(file: string, generate: () => string): string {
 
 const step = (message: string) => console.log(`hookflow: ${message}`);
 let devServer: DevServer | undefined;
+let db: DbHandle | undefined;
 
 try {
   const env = { ...process.env };
@@ -45,18 +49,29 @@ try {
     config = loadConfig(env);
   }
 
-  // The SDK's per-step INFO lines (webpack output, worker state changes) drown the banner below.
-  if (config.logLevel === 'info') installWorkerLogging('warn');
-  step('bundling workflow code and starting the worker...');
-  const worker = await startWorker(config, temporalAddress, createActivities({ config }));
   step(
     config.db.url
       ? 'connecting to PostgreSQL...'
       : `opening the embedded database (PGlite) in ${config.db.pgliteDataDir}...`,
   );
-  const api = await startApi(config, temporalAddress, {
-    level: config.logLevel === 'info' ? 'warn' : config.logLevel,
-  });
+  // One handle for the API and the worker (which reads account secrets): PGlite's files admit one opener.
+  db = await createDb(config);
+  if (config.db.migrateOnStart) await migrateToLatest(db);
+
+  // The SDK's per-step INFO lines (webpack output, worker state changes) drown the banner below.
+  if (config.logLevel === 'info') installWorkerLogging('warn');
+  step('bundling workflow code and starting the worker...');
+  const worker = await startWorker(
+    config,
+    temporalAddress,
+    createActivities({ config, secrets: secretResolverFor(config, db) }),
+  );
+  const api = await startApi(
+    config,
+    temporalAddress,
+    { level: config.logLevel === 'info' ? 'warn' : config.logLevel },
+    { db },
+  );
 
   const base = config.http.publicUrl;
   console.log(
@@ -74,14 +89,17 @@ try {
   );
 
   const running = devServer;
+  const database = db;
   onShutdownSignal(async () => {
     step('stopping: API, then worker, then Temporal dev server...');
     await api.close();
     await worker.stop();
+    await database.close();
     await running?.stop();
     step('stopped.');
   }, config.http.shutdownGraceMs);
 } catch (error) {
+  await db?.close().catch(() => undefined);
   await devServer?.stop();
   exitOnStartupError(error);
 }

@@ -1,7 +1,9 @@
-// Worker entrypoint (`npm run start:worker`): runs the interpreter workflow and the email activity.
+// Worker entrypoint (`npm run start:worker`): runs the interpreter workflow and the email and http activities.
 import { createActivities } from './activities/index.js';
 import { loadConfig, requireSetting } from './config.js';
+import { createDb } from './db/client.js';
 import { exitOnStartupError, onShutdownSignal } from './lifecycle.js';
+import { secretResolverFor } from './secrets/resolver.js';
 import { startWorker } from './temporal/worker.js';
 
 try {
@@ -11,7 +13,15 @@ try {
     'TEMPORAL_ADDRESS',
     'start:worker connects to a running Temporal server (e.g. 127.0.0.1:7233); `npm start` starts a local one for you.',
   );
-  const worker = await startWorker(config, temporalAddress, createActivities({ config }));
+  requireSetting(
+    config.db.url,
+    'DATABASE_URL',
+    "start:worker reads account secrets for http steps from the API's PostgreSQL database; `npm start` shares its embedded one.",
+  );
+  // postgres.js connects on first use: a worker whose steps use no secret never opens a connection.
+  const db = await createDb(config);
+  const activities = createActivities({ config, secrets: secretResolverFor(config, db) });
+  const worker = await startWorker(config, temporalAddress, activities);
   console.log(
     `worker polling task queue "${config.temporal.taskQueue}" on ${temporalAddress} (namespace ${config.temporal.namespace}); ` +
       `email transport: ${config.email.resendApiKey ? 'Resend' : 'console (no RESEND_API_KEY)'}`,
@@ -19,6 +29,7 @@ try {
   onShutdownSignal(async (signal) => {
     console.log(`${signal}: worker finishing in-flight activities (up to ${config.http.shutdownGraceMs} ms)`);
     await worker.stop();
+    await db.close();
   }, config.http.shutdownGraceMs);
   await worker.running;
 } catch (error) {

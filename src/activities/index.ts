@@ -1,16 +1,39 @@
 import type { Config } from '../config.js';
-import { createEmailTransport, type EmailTransport } from './email-transport.js';
+import type { SecretResolver } from '../secrets/resolver.js';
 import { ACTIVITY_NAMES } from '../workflows/names.js';
+import { createEmailTransport, type EmailTransport } from './email-transport.js';
+import { createHttpRequestActivity } from './http-request.js';
+import { createHttpRequester, type HttpRequester } from './http/safe-request.js';
 import { createSendEmail } from './send-email.js';
+
+/** Sent as the user-agent of http steps unless a step sets its own. */
+export const HTTP_USER_AGENT = 'Hookflow/0.1 (workflow http step)';
+
+export interface ActivityDeps {
+  config: Pick<Config, 'email' | 'httpStep'>;
+  /** Decrypts the account secrets an http step names (the worker reads them from PostgreSQL). */
+  secrets: Pick<SecretResolver, 'resolveSecrets'>;
+  /** Default: Resend when RESEND_API_KEY is set, else the console. */
+  transport?: EmailTransport;
+  /** Default: an SSRF-guarded requester honouring HTTP_ALLOWED_PRIVATE_NETWORKS. */
+  requester?: Pick<HttpRequester, 'request'>;
+}
 
 /**
  * All activities, built from injected dependencies: the registry of activities, one line per step type that has
  * one. Their names (ACTIVITY_NAMES) are wire identifiers that workflow histories refer to.
  */
-export function createActivities(deps: { config: Pick<Config, 'email'>; transport?: EmailTransport }) {
+export function createActivities(deps: ActivityDeps) {
   const transport = deps.transport ?? createEmailTransport(deps.config.email);
+  const requester =
+    deps.requester ??
+    createHttpRequester({
+      allowedPrivateNetworks: deps.config.httpStep.allowedPrivateNetworks,
+      userAgent: HTTP_USER_AGENT,
+    });
   return {
     [ACTIVITY_NAMES.sendEmail]: createSendEmail({ transport, defaultFrom: deps.config.email.from }),
+    [ACTIVITY_NAMES.httpRequest]: createHttpRequestActivity({ requester, secrets: deps.secrets }),
   };
 }
 

@@ -1,6 +1,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { SendEmailResult } from '../workflows/types.js';
 import type { EmailTransport, OutgoingEmail, TransportResult } from './email-transport.js';
+import { keepHeartbeating } from './heartbeat.js';
 
 export interface SendEmailInput {
   /** Run id + step id: the provider drops a repeated send with the same key for 24 h. */
@@ -12,14 +13,25 @@ export interface SendEmailInput {
 export const EMAIL_ERROR_TYPES = {
   rejected: 'EmailRejected',
   rateLimited: 'EmailRateLimited',
+  /** The account's daily or monthly sending quota is used up: retrying within the hour cannot help. */
+  quotaExceeded: 'EmailQuotaExceeded',
   unavailable: 'EmailProviderUnavailable',
   interrupted: 'EmailSendInterrupted',
 } as const;
 
+/** Quota errors Resend answers with 429: not a rate limit, the account's allowance for the day or month is gone. */
+const QUOTA_ERRORS = new Set(['daily_quota_exceeded', 'monthly_quota_exceeded']);
+/**
+ * The longest provider `retry-after` honoured. Longer ones fall back to the step's own backoff: every retry must
+ * stay inside the provider's 24 h idempotency window (the activity's schedule-to-close timeout ends it anyway).
+ */
+export const MAX_PROVIDER_RETRY_AFTER_SECONDS = 15 * 60;
+
 export function createSendEmail(deps: { transport: EmailTransport; defaultFrom: string }) {
   /**
    * Sends one email. Classification of the provider's answer decides Temporal's retries:
-   * 429 → retry after the provider's retry-after; other 4xx (validation, auth) → fail for good; 5xx and network
+   * 429 → retry after the provider's retry-after (up to 15 min), except a used-up daily or monthly quota → fail for
+   * good; other 4xx (validation, auth) → fail for good; 5xx and network
    * errors → retry with the step's backoff.
    */
   return async function sendEmail(input: SendEmailInput): Promise<SendEmailResult> {
@@ -30,11 +42,14 @@ export function createSendEmail(deps: { transport: EmailTransport; defaultFrom: 
     // retried at once on another worker, instead of after its start-to-close timeout. The idempotency key makes the
     // retry safe even if the provider did receive the interrupted request.
     let result: TransportResult;
+    const stopHeartbeats = keepHeartbeating();
     try {
       result = await deps.transport.send(email, input.idempotencyKey, cancellationSignal);
     } catch (error) {
       if (!cancellationSignal.aborted) throw error;
       throw interrupted(cancellationSignal, attempt);
+    } finally {
+      stopHeartbeats();
     }
     if (result.ok) {
       return { providerId: result.id, transport: deps.transport.name, to: email.to, attempt };
@@ -42,12 +57,22 @@ export function createSendEmail(deps: { transport: EmailTransport; defaultFrom: 
     if (cancellationSignal.aborted) throw interrupted(cancellationSignal, attempt);
     const details = [{ attempt, statusCode: result.statusCode, providerError: result.name }];
     const what = `the email provider answered ${result.statusCode ?? 'nothing (network error)'} ${result.name}: ${result.message}`;
+    if (QUOTA_ERRORS.has(result.name)) {
+      throw ApplicationFailure.create({
+        type: EMAIL_ERROR_TYPES.quotaExceeded,
+        message: `${what} (raise the plan's quota, then retry the run)`,
+        details,
+        nonRetryable: true,
+      });
+    }
     if (result.statusCode === 429 || result.name === 'rate_limit_exceeded') {
+      const retryAfter = result.retryAfterSeconds;
       throw ApplicationFailure.create({
         type: EMAIL_ERROR_TYPES.rateLimited,
         message: what,
         details,
-        ...(result.retryAfterSeconds !== undefined && { nextRetryDelay: result.retryAfterSeconds * 1000 }),
+        ...(retryAfter !== undefined &&
+          retryAfter <= MAX_PROVIDER_RETRY_AFTER_SECONDS && { nextRetryDelay: retryAfter * 1000 }),
       });
     }
     // The same key still in flight at the provider (our earlier attempt died mid-request): ask again later.

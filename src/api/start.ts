@@ -1,20 +1,23 @@
 import type { FastifyServerOptions } from 'fastify';
 import type { Config } from '../config.js';
-import { createDb } from '../db/client.js';
+import { createDb, type DbHandle } from '../db/client.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { connectTemporal } from '../temporal/connection.js';
 import { buildApp } from './app.js';
 
 /**
  * Opens what the API needs (database, one Temporal connection), migrates, builds the app and listens.
- * `close()` stops accepting, lets in-flight requests finish, then closes what it opened.
+ * `close()` stops accepting, lets in-flight requests finish, then closes what it opened. `options.db` shares a
+ * database the caller opened (and closes): `npm start`'s embedded PGlite, which only one handle may open.
  */
 export async function startApi(
   config: Config,
   temporalAddress: string,
   logger: FastifyServerOptions['logger'],
+  options: { db?: DbHandle } = {},
 ) {
-  const db = await createDb(config);
+  const ownsDb = options.db === undefined;
+  const db = options.db ?? (await createDb(config));
   try {
     if (config.db.migrateOnStart) await migrateToLatest(db);
     const temporal = await connectTemporal({
@@ -35,12 +38,12 @@ export async function startApi(
     });
     app.addHook('onClose', async () => {
       await temporal.close();
-      await db.close();
+      if (ownsDb) await db.close();
     });
     await app.listen({ host: config.http.host, port: config.http.port });
     return { app, close: () => app.close() };
   } catch (error) {
-    await db.close().catch(() => undefined);
+    if (ownsDb) await db.close().catch(() => undefined);
     throw error;
   }
 }

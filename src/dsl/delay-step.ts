@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSchema, stepId, strictObject, whenSchema } from './fields.js';
+import { durationSchema, stepId, onFailureSchema, strictObject, whenSchema } from './fields.js';
 
 /* The `delay` step (DESIGN §2): a durable Temporal timer, no activity. Its executor is src/workflows/delay-step.ts. */
 
@@ -15,6 +15,7 @@ export const delayStepSchema = strictObject(
     type: z.literal('delay'),
     params: delayParamsSchema,
     when: whenSchema.optional(),
+    onFailure: onFailureSchema.optional(),
   },
   (keys) =>
     keys.includes('retry')

@@ -1,6 +1,14 @@
 import { z } from 'zod';
 import { DEFAULT_EMAIL_RETRY } from '../workflows/retry.js';
-import { recipients, retrySchema, stepId, strictObject, templateString, whenSchema } from './fields.js';
+import {
+  recipients,
+  retrySchema,
+  stepId,
+  onFailureSchema,
+  strictObject,
+  templateString,
+  whenSchema,
+} from './fields.js';
 
 /*
  * The `email` step (DESIGN §2): one email through the provider, retried per `retry`, never sent twice thanks to
@@ -43,6 +51,7 @@ export const emailStepSchema = strictObject({
   params: emailParamsSchema,
   when: whenSchema.optional(),
   retry: retrySchema(DEFAULT_EMAIL_RETRY).optional(),
+  onFailure: onFailureSchema.optional(),
 });
 /** See emailStepSchema. */
 export type EmailStep = z.output<typeof emailStepSchema>;

@@ -7,6 +7,7 @@ import {
   UNIT_MS,
 } from '../workflows/durations.js';
 import { resolveRetry, retryTotalBudgetMs, type RetryPolicy } from '../workflows/retry.js';
+import { SECRET_NAME_PATTERN, SECRET_NAME_RULE } from '../secrets/names.js';
 import {
   isEmailAddress,
   isMailbox,
@@ -133,10 +134,13 @@ export function retrySchema(defaults: Required<RetryPolicy>) {
 
 export const PATH_PATTERN = /^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$/;
 const REFERENCE_HELP =
-  'a path starts with trigger.body, trigger.query, trigger.headers, steps.<id>.output, run.id or workflow.name';
+  'a path starts with trigger.body, trigger.query, trigger.headers, steps.<id>.output, steps.<id>.status, ' +
+  'run.id or workflow.name';
 
-/** Catches typos like `{{body.email}}` on save: such a reference would silently render '' in every run. */
-export function checkReferenceShape(path: readonly string[]): string | undefined {
+export function checkReferenceShape(
+  path: readonly string[],
+  options: { secrets?: boolean } = {},
+): string | undefined {
   const [root, second, third] = path;
   const shown = path.join('.');
   switch (root) {
@@ -145,6 +149,7 @@ export function checkReferenceShape(path: readonly string[]): string | undefined
       break;
     case 'steps':
       if (second !== undefined && third === 'output') return undefined;
+      if (second !== undefined && third === 'status' && path.length === 3) return undefined;
       break;
     case 'run':
       if (second === 'id' && path.length === 2) return undefined;
@@ -152,6 +157,15 @@ export function checkReferenceShape(path: readonly string[]): string | undefined
     case 'workflow':
       if (second === 'name' && path.length === 2) return undefined;
       break;
+    case 'secrets':
+      // Substituted by the http activity at send time, so they are never part of what workflow code renders.
+      if (!options.secrets) {
+        return `"${shown}": secrets can only be used in an http step's url, headers, query and body`;
+      }
+      if (path.length !== 2 || second === undefined || !SECRET_NAME_PATTERN.test(second)) {
+        return `invalid secret reference "${shown}": expected {{secrets.NAME}}, NAME being ${SECRET_NAME_RULE}`;
+      }
+      return undefined;
   }
   return `unknown reference "${shown}": ${REFERENCE_HELP}`;
 }
@@ -163,9 +177,11 @@ const LINE_BREAK = /[\r\n]/;
 
 interface TemplateRules {
   /** Header fields never contain a line break, not even in their literal text. */
-  header?: boolean;
+  header?: boolean | 'http';
   /** How the literal (placeholder-free) parts must look, checked on save. */
   addresses?: 'list' | 'mailbox';
+  /** `{{secrets.NAME}}` is allowed (http url, headers, query and body only). */
+  secrets?: boolean;
 }
 
 /**
@@ -183,13 +199,13 @@ export function templateString(rules: TemplateRules = {}) {
         return;
       }
       for (const part of parsed.parts) {
-        const problem = typeof part === 'string' ? undefined : checkReferenceShape(part.path);
+        const problem = typeof part === 'string' ? undefined : checkReferenceShape(part.path, rules);
         if (problem) ctx.addIssue({ code: 'custom', message: problem });
       }
       if (rules.header && LINE_BREAK.test(source)) {
         ctx.addIssue({
           code: 'custom',
-          message: 'must not contain a line break (CR/LF): it is an email header',
+          message: `must not contain a line break (CR/LF): it is ${rules.header === 'http' ? 'an HTTP header' : 'an email header'}`,
         });
       }
       if (rules.addresses === 'mailbox') {
@@ -292,3 +308,13 @@ export const stepId = z
     STEP_ID_PATTERN,
     'id must be 1-63 characters of a-z, 0-9, "_" or "-", starting with a letter or digit',
   );
+
+/**
+ * What a step failing for good does to the run: `stop` (default) fails the run; `continue` marks the step
+ * `failed` and goes on, so later steps can react to `steps.<id>.status`.
+ */
+export const onFailureSchema = z.enum(['stop', 'continue'], {
+  error: 'onFailure must be "stop" or "continue"',
+});
+/** See onFailureSchema. */
+export type OnFailure = z.output<typeof onFailureSchema>;

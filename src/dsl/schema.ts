@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { extractReferences } from '../workflows/template.js';
 import { delayStepSchema } from './delay-step.js';
 import { emailStepSchema } from './email-step.js';
+import { httpStepSchema } from './http-step.js';
 import { strictObject } from './fields.js';
 
 /*
@@ -13,7 +14,7 @@ import { strictObject } from './fields.js';
 export const MAX_STEPS = 50;
 
 /** Every step type: adding one is one module and one line here (see README, "Adding a step type"). */
-const stepSchemas = [emailStepSchema, delayStepSchema] as const;
+const stepSchemas = [emailStepSchema, delayStepSchema, httpStepSchema] as const;
 const STEP_TYPES = stepSchemas.map((schema) => schema.shape.type.value);
 
 /** One step; `type` selects the shape. An unknown `type` is rejected on save, so it never reaches a worker. */
@@ -31,20 +32,22 @@ export const stepSchema = z.discriminatedUnion('type', stepSchemas, {
 /** See stepSchema. */
 export type Step = z.output<typeof stepSchema>;
 
-/** Where a step reads another step's output (`steps.<id>.output`), by template or by `when.path`. */
+/**
+ * Where a step reads another step (`steps.<id>.output` or `steps.<id>.status`), by template anywhere in its params
+ * (nested http headers, query and body included) or by `when.path`.
+ */
 function stepReferences(step: Record<string, unknown>): { path: (string | number)[]; ref: string[] }[] {
   const found: { path: (string | number)[]; ref: string[] }[] = [];
-  const params = step.params;
-  if (typeof params === 'object' && params !== null) {
-    for (const [field, value] of Object.entries(params)) {
-      const templates = typeof value === 'string' ? [value] : Array.isArray(value) ? value : [];
-      templates.forEach((template: unknown, index) => {
-        if (typeof template !== 'string') return;
-        const path = typeof value === 'string' ? ['params', field] : ['params', field, index];
-        for (const ref of extractReferences(template)) found.push({ path, ref });
-      });
+  const visit = (value: unknown, path: (string | number)[]) => {
+    if (typeof value === 'string') {
+      for (const ref of extractReferences(value)) found.push({ path, ref });
+    } else if (Array.isArray(value)) {
+      value.forEach((item, index) => visit(item, [...path, index]));
+    } else if (typeof value === 'object' && value !== null) {
+      for (const [key, item] of Object.entries(value)) visit(item, [...path, key]);
     }
-  }
+  };
+  visit(step.params, ['params']);
   const when = step.when;
   if (typeof when === 'object' && when !== null) {
     const whenPath = (when as Record<string, unknown>).path;

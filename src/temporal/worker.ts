@@ -1,8 +1,16 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import {
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type State,
+  type WorkerOptions,
+} from '@temporalio/worker';
 import type { Config } from '../config.js';
 import type { Activities } from '../activities/index.js';
+import { ACTIVITY_NAMES, httpTaskQueue } from '../workflows/names.js';
 
 /** Source of the workflow code: .ts when run with tsx or tests, .js in the compiled dist/ tree. */
 export function workflowsPath(): string {
@@ -16,29 +24,94 @@ export interface HookflowWorkerOptions {
   email: Pick<Config['email'], 'maxPerSecond'>;
   activities: Activities;
   shutdownGraceMs?: number;
-  /** Extra worker options (tests tune identity or pollers). */
+  /** Extra options of the main worker (tests tune identity or pollers). */
   overrides?: Partial<WorkerOptions>;
 }
 
+/** The Temporal workers of one Hookflow worker process, run and stopped together. */
+export interface HookflowWorker {
+  /** Resolves once every worker stopped; rejects (after stopping the others) when one fails. */
+  run(): Promise<void>;
+  /** Runs until `promise` settles, then shuts down and waits for the workers to stop. */
+  runUntil<T>(promise: Promise<T>): Promise<T>;
+  /** Starts a graceful shutdown: no new tasks, in-flight activities get the shutdown grace time. */
+  shutdown(): void;
+  /** The main worker's state. */
+  getState(): State;
+}
+
 /**
- * The worker runs the interpreter workflow and the activities. The only activities on this task queue send
- * email, so the task-queue-wide activity rate is the provider's rate limit, enforced across all workers.
+ * The worker of the main task queue runs the interpreter workflow and the email activity: the only activity on that
+ * queue, so the queue-wide activity rate is the provider's rate limit, enforced across all workers. Http requests
+ * have a queue of their own (httpTaskQueue), served by a second worker on the same connection, so they never wait
+ * behind that limit.
  */
-export async function createHookflowWorker(options: HookflowWorkerOptions): Promise<Worker> {
+export async function createHookflowWorker(options: HookflowWorkerOptions): Promise<HookflowWorker> {
   const { temporal } = options;
-  return Worker.create({
+  const { [ACTIVITY_NAMES.httpRequest]: httpRequest, ...mainActivities } = options.activities;
+  const shutdownGraceTime = options.shutdownGraceMs ?? 10_000;
+  const main = await Worker.create({
     connection: options.connection,
     namespace: temporal.namespace,
     taskQueue: temporal.taskQueue,
-    activities: options.activities,
+    activities: mainActivities,
     // A bundle built ahead of time (Dockerfile) skips webpack at start-up; otherwise bundle from source.
     ...(temporal.workflowBundlePath
       ? { workflowBundle: { codePath: temporal.workflowBundlePath } }
       : { workflowsPath: workflowsPath() }),
     maxTaskQueueActivitiesPerSecond: options.email.maxPerSecond,
-    shutdownGraceTime: options.shutdownGraceMs ?? 10_000,
+    shutdownGraceTime,
     ...options.overrides,
   });
+  const workers = [main];
+  // The bench's ceiling worker brings activities of its own and no http activity.
+  if (httpRequest) {
+    workers.push(
+      await Worker.create({
+        connection: options.connection,
+        namespace: temporal.namespace,
+        taskQueue: httpTaskQueue(temporal.taskQueue),
+        activities: { [ACTIVITY_NAMES.httpRequest]: httpRequest },
+        shutdownGraceTime,
+      }),
+    );
+  }
+  return combineWorkers(workers);
+}
+
+function combineWorkers(workers: Worker[]): HookflowWorker {
+  const shutdown = () => {
+    for (const worker of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
+  };
+  const run = async () => {
+    const runs = workers.map((worker) => worker.run());
+    try {
+      await Promise.all(runs);
+    } catch (error) {
+      shutdown();
+      await Promise.allSettled(runs);
+      throw error;
+    }
+  };
+  return {
+    run,
+    shutdown,
+    getState: () => workers[0]?.getState() ?? 'STOPPED',
+    async runUntil<T>(promise: Promise<T>): Promise<T> {
+      const running = run();
+      try {
+        return await Promise.race([
+          promise,
+          running.then(() => {
+            throw new Error('the worker stopped before the awaited work finished');
+          }),
+        ]);
+      } finally {
+        shutdown();
+        await running.catch(() => undefined);
+      }
+    },
+  };
 }
 
 export async function connectWorker(address: string): Promise<NativeConnection> {
@@ -69,7 +142,7 @@ export async function startWorker(
       worker,
       running,
       async stop() {
-        if (worker.getState() === 'RUNNING') worker.shutdown();
+        worker.shutdown();
         await running;
       },
     };

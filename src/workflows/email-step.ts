@@ -1,32 +1,48 @@
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { EmailStep } from '../dsl/email-step.js';
 import { ACTIVITY_NAMES } from './names.js';
+import { PATCHES } from './patches.js';
 import { DEFAULT_EMAIL_RETRY, toTemporalRetry } from './retry.js';
 import type { StepContext } from './step-context.js';
-import { renderEmail, TemplateError } from './template.js';
+import { MAX_RENDERED_LENGTH, renderEmail, TemplateError } from './template.js';
 import type { SendEmailResult } from './types.js';
+
+/**
+ * The provider keeps an idempotency key for 24 h: every attempt of one send must start inside that window, or a
+ * retry could send the email twice.
+ */
+export const EMAIL_SCHEDULE_TO_CLOSE = '23h';
 
 /** Runs an `email` step: renders it here, in workflow code, and sends it through the sendEmail activity. */
 export async function runEmailStep(step: EmailStep, context: StepContext): Promise<SendEmailResult> {
+  const current = patched(PATCHES.emailActivityV2);
   let email;
   try {
     // Rendering is pure, so it runs here: the exact email sent is then visible in the run's history.
-    email = renderEmail(step.params, context.render);
+    email = renderEmail(step.params, context.render, { maxLength: current ? MAX_RENDERED_LENGTH : Infinity });
   } catch (error) {
     if (error instanceof TemplateError) {
       throw ApplicationFailure.nonRetryable(error.message, 'TemplateError');
     }
     throw error;
   }
-  const { [ACTIVITY_NAMES.sendEmail]: sendEmail } = proxyActivities<Activities>({
+  const options: ActivityOptions = {
     startToCloseTimeout: '30s',
     retry: toTemporalRetry(step.retry, DEFAULT_EMAIL_RETRY),
     summary: `email step "${step.id}"`,
-  });
+  };
+  if (current) {
+    // The activity heartbeats while it waits for the provider: a dead worker is noticed in seconds, and a
+    // cancelled run's send is aborted.
+    options.heartbeatTimeout = '5s';
+    options.scheduleToCloseTimeout = EMAIL_SCHEDULE_TO_CLOSE;
+  }
+  const { [ACTIVITY_NAMES.sendEmail]: sendEmail } = proxyActivities<Activities>(options);
   const result = await sendEmail({
-    // The provider keeps this key for 24 h: a retried activity (or a worker crash mid-send) never sends twice.
-    idempotencyKey: `${context.runId}/${step.id}`,
+    // The provider drops a repeated key for 24 h: a retried attempt, a worker crash mid-send or a retry of the whole
+    // run never sends twice.
+    idempotencyKey: `${context.idempotencyPrefix}/${step.id}`,
     email,
   });
   context.state.attempts = result.attempt;

@@ -12,4 +12,13 @@ export const PROGRESS_QUERY_NAME = 'progress';
 /** Activity names: the keys of createActivities(), which proxyActivities() calls by name. */
 export const ACTIVITY_NAMES = {
   sendEmail: 'sendEmail',
+  httpRequest: 'httpRequest',
 } as const;
+
+/**
+ * The task queue of http activities, beside the main one (workflows and email). The main queue's activity rate is
+ * the email provider's rate limit; http requests must not wait behind it.
+ */
+export function httpTaskQueue(mainTaskQueue: string): string {
+  return `${mainTaskQueue}-http`;
+}

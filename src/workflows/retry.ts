@@ -25,6 +25,14 @@ export const DEFAULT_EMAIL_RETRY = {
   maxInterval: '5m',
 } as const satisfies Required<RetryPolicy>;
 
+/** Http steps: about 1 minute of backoff over 5 attempts; a `Retry-After` from the server takes precedence. */
+export const DEFAULT_HTTP_RETRY = {
+  maxAttempts: 5,
+  initialInterval: '1s',
+  backoffCoefficient: 2,
+  maxInterval: '1m',
+} as const satisfies Required<RetryPolicy>;
+
 /** `retry` merged over `defaults`, ignoring fields given as undefined. */
 export function resolveRetry(
   retry: RetryPolicy | undefined,

@@ -39,8 +39,15 @@ export async function runSteps(input: RunStepsInput): Promise<RunProgress> {
     workflow: { name: definition.name },
   };
   for (const state of steps) {
-    if (state.status === 'completed') render.steps[state.id] = { output: state.output };
+    if (isFinished(state)) render.steps[state.id] = readable(state);
   }
+  const stepContext = (state: StepState) => ({
+    render,
+    runId: input.run.id,
+    ownerId: input.run.ownerId,
+    idempotencyPrefix: input.run.idempotencyPrefix ?? input.run.id,
+    state,
+  });
 
   for (const [index, step] of definition.steps.entries()) {
     const state = steps[index];
@@ -51,15 +58,16 @@ export async function runSteps(input: RunStepsInput): Promise<RunProgress> {
     if (step.when && !evaluateWhen(step.when, render)) {
       state.status = 'skipped';
       state.finishedAt = state.startedAt;
+      render.steps[step.id] = readable(state);
       continue;
     }
 
     try {
       state.status = 'running';
-      state.output = await runStep(step, { render, runId: input.run.id, state });
+      state.output = await runStep(step, stepContext(state));
       state.status = 'completed';
       state.finishedAt = new Date().toISOString();
-      render.steps[step.id] = { output: state.output };
+      render.steps[step.id] = readable(state);
     } catch (error) {
       state.status = 'failed';
       state.finishedAt = new Date().toISOString();
@@ -69,6 +77,11 @@ export async function runSteps(input: RunStepsInput): Promise<RunProgress> {
       }
       state.error = describeFailure(error);
       state.attempts = attemptsOf(error) ?? state.attempts;
+      if (step.onFailure === 'continue') {
+        // The run goes on; later steps can read `steps.<id>.status` ("failed") and react to it.
+        render.steps[step.id] = readable(state);
+        continue;
+      }
       currentStepId = null;
       throw ApplicationFailure.create({
         type: STEP_FAILED_ERROR_TYPE,
@@ -80,4 +93,16 @@ export async function runSteps(input: RunStepsInput): Promise<RunProgress> {
   }
   currentStepId = null;
   return { currentStepId, steps };
+}
+
+function isFinished(state: StepState): boolean {
+  return state.status === 'completed' || state.status === 'failed' || state.status === 'skipped';
+}
+
+/**
+ * What templates and `when` can read of a finished step. A step that did not complete has no output: it reads as
+ * missing, as it always did.
+ */
+function readable(state: StepState): RenderContext['steps'][string] {
+  return { output: state.status === 'completed' ? state.output : undefined, status: state.status };
 }

@@ -2,6 +2,7 @@ import type { Step } from '../dsl/schema.js';
 import { runDelayStep } from './delay-step.js';
 import { runEmailStep } from './email-step.js';
 import { assertNever } from './failures.js';
+import { runHttpStep } from './http-step.js';
 import type { StepContext } from './step-context.js';
 
 /**
@@ -14,6 +15,8 @@ export async function runStep(step: Step, context: StepContext): Promise<unknown
       return runEmailStep(step, context);
     case 'delay':
       return runDelayStep(step, context);
+    case 'http':
+      return runHttpStep(step, context);
     default:
       return assertNever(step);
   }

@@ -18,8 +18,8 @@ export type ParseTemplateResult = { ok: true; parts: TemplatePart[] } | { ok: fa
  */
 export interface RenderContext {
   trigger: { body: unknown; query: Record<string, string | string[]>; headers: Record<string, string> };
-  /** Output of every step that completed so far, by step id. */
-  steps: Record<string, { output: unknown }>;
+  /** Every step that finished so far, by step id: its output and its final status (`steps.<id>.status`). */
+  steps: Record<string, { output: unknown; status?: string }>;
   run: { id: string };
   workflow: { name: string };
 }
@@ -30,6 +30,20 @@ export interface RenderContext {
  * - `header`: the result must not contain CR or LF (header injection).
  */
 export type RenderMode = 'text' | 'html' | 'header';
+
+/**
+ * Most characters one rendered field may have. Rendered values travel in Temporal history, whose payloads are
+ * capped at 2 MiB per event: a bigger render would get the run terminated by the server instead of failing its
+ * step with a message.
+ */
+export const MAX_RENDERED_LENGTH = 512 * 1024;
+
+function tooLong(field: string, maxLength: number): TemplateError {
+  return new TemplateError(
+    field,
+    `renders more than ${maxLength} characters; shorten the template or the values it repeats`,
+  );
+}
 
 /** A template that cannot be rendered into a valid email. Permanent: retrying renders the same thing again. */
 export class TemplateError extends Error {
@@ -111,7 +125,8 @@ export function lookupPath(context: unknown, path: readonly string[]): unknown {
   return current;
 }
 
-function stringify(value: unknown): string {
+/** How a value renders into text: '' for missing, strings as they are, objects and arrays as JSON. */
+export function stringifyValue(value: unknown): string {
   if (value === undefined || value === null) return '';
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint')
@@ -149,6 +164,7 @@ export function renderTemplate(
   context: unknown,
   mode: RenderMode,
   field = 'template',
+  maxLength = Infinity,
 ): string {
   const parsed = parseTemplate(source);
   if (!parsed.ok) throw new TemplateError(field, `invalid template: ${parsed.error}`);
@@ -156,10 +172,12 @@ export function renderTemplate(
   for (const part of parsed.parts) {
     if (typeof part === 'string') {
       result += part;
-      continue;
+    } else {
+      const value = stringifyValue(lookupPath(context, part.path));
+      result += mode === 'html' ? escapeHtml(value) : value;
     }
-    const value = stringify(lookupPath(context, part.path));
-    result += mode === 'html' ? escapeHtml(value) : value;
+    // Checked as it grows: a template repeating a large value thousands of times must not exhaust the worker.
+    if (result.length > maxLength) throw tooLong(field, maxLength);
   }
   if (mode === 'header' && /[\r\n]/.test(result)) {
     throw new TemplateError(
@@ -220,10 +238,11 @@ function renderAddressList(
   field: AddressField,
   templates: string | string[],
   context: RenderContext,
+  maxLength: number,
 ): string[] {
   const addresses: string[] = [];
   for (const template of typeof templates === 'string' ? [templates] : templates) {
-    for (const address of splitAddressList(renderTemplate(template, context, 'header', field))) {
+    for (const address of splitAddressList(renderTemplate(template, context, 'header', field, maxLength))) {
       if (!isEmailAddress(address)) {
         throw new TemplateError(
           field,
@@ -248,25 +267,30 @@ function renderAddressList(
  * must be a valid address. Throws TemplateError naming the field and the template at fault; callers should
  * fail the step without retrying, since the same input renders the same result.
  *
- * @param defaults.from - used when the step has no `from`; left out, the send activity applies its own.
+ * @param options.from - used when the step has no `from`; left out, the send activity applies its own.
+ * @param options.maxLength - most characters any one field may render to (no limit when left out).
  */
 export function renderEmail(
   params: EmailParams,
   context: RenderContext,
-  defaults: { from?: string | undefined } = {},
+  options: { from?: string | undefined; maxLength?: number } = {},
 ): RenderedEmail {
-  const to = renderAddressList('to', params.to, context);
+  const maxLength = options.maxLength ?? Infinity;
+  const to = renderAddressList('to', params.to, context, maxLength);
   if (to.length === 0) {
     throw new TemplateError(
       'to',
       `${JSON.stringify(params.to)} rendered no recipient (a missing value renders as an empty string)`,
     );
   }
-  const email: RenderedEmail = { to, subject: renderTemplate(params.subject, context, 'header', 'subject') };
+  const email: RenderedEmail = {
+    to,
+    subject: renderTemplate(params.subject, context, 'header', 'subject', maxLength),
+  };
 
-  const fromTemplate = params.from ?? defaults.from;
+  const fromTemplate = params.from ?? options.from;
   if (fromTemplate !== undefined) {
-    const from = renderTemplate(fromTemplate, context, 'header', 'from').trim();
+    const from = renderTemplate(fromTemplate, context, 'header', 'from', maxLength).trim();
     if (!isMailbox(from)) {
       throw new TemplateError(
         'from',
@@ -276,14 +300,14 @@ export function renderEmail(
     }
     email.from = from;
   }
-  if (params.html !== undefined) email.html = renderTemplate(params.html, context, 'html', 'html');
-  if (params.text !== undefined) email.text = renderTemplate(params.text, context, 'text', 'text');
+  if (params.html !== undefined) email.html = renderTemplate(params.html, context, 'html', 'html', maxLength);
+  if (params.text !== undefined) email.text = renderTemplate(params.text, context, 'text', 'text', maxLength);
 
   // An optional recipient field that renders empty (its value is missing in this run) is simply left out.
   for (const field of ['cc', 'bcc', 'replyTo'] as const) {
     const templates = params[field];
     if (templates === undefined) continue;
-    const addresses = renderAddressList(field, templates, context);
+    const addresses = renderAddressList(field, templates, context, maxLength);
     if (addresses.length > 0) email[field] = addresses;
   }
   return email;

@@ -25,7 +25,16 @@ export interface DefinitionSnapshot {
 }
 
 export interface RunStepsInput {
-  run: { id: string; ownerId: string; retryOf?: string };
+  run: {
+    id: string;
+    ownerId: string;
+    retryOf?: string;
+    /**
+     * Prefix of the idempotency keys the run's steps send: the first run's id in a chain of retries (absent on a
+     * first run, and on runs retried before this field existed: their own id is then the prefix).
+     */
+    idempotencyPrefix?: string;
+  };
   definition: DefinitionSnapshot;
   trigger: TriggerInput;
   /** Set when a failed run is retried: steps before `fromStepId` are carried over instead of run again. */

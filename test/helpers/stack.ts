@@ -4,6 +4,8 @@ import { inject } from 'vitest';
 import { createActivities } from '../../src/activities/index.js';
 import { createResendTransport } from '../../src/activities/email-transport.js';
 import { buildApp, type App } from '../../src/api/app.js';
+import type { SecretResolver } from '../../src/secrets/resolver.js';
+import { secretResolverFor } from '../../src/secrets/resolver.js';
 import { connectWorker, createHookflowWorker } from '../../src/temporal/worker.js';
 import { testConfig } from './config.js';
 import { openMigratedDb, type TestDriver } from './database.js';
@@ -41,7 +43,11 @@ export async function startStack(
     connection: workerConnection,
     temporal: config.temporal,
     email: config.email,
-    activities: createActivities({ config, transport: createResendTransport(config.email) }),
+    activities: createActivities({
+      config,
+      transport: createResendTransport(config.email),
+      secrets: secretResolverFor(config, db),
+    }),
     shutdownGraceMs: 1000,
   });
   const running = worker.run();
@@ -89,3 +95,8 @@ export async function eventually<T>(
   }
   return value;
 }
+
+/** For workers of tests without a database: an account store that holds no secrets. */
+export const noStoredSecrets: SecretResolver = {
+  resolveSecrets: (_ownerId, names) => Promise.resolve({ values: new Map(), missing: [...names] }),
+};

@@ -17,6 +17,7 @@ import {
 } from '../../src/workflows/types.js';
 import { testConfig } from '../helpers/config.js';
 import { startFakeResend, type FakeResend } from '../helpers/fake-resend.js';
+import { noStoredSecrets } from '../helpers/stack.js';
 
 /*
  * Email delivery end to end: the interpreter workflow on a real worker and the real Temporal dev server, the real
@@ -61,6 +62,7 @@ async function runWorkflow(steps: Step[], body: unknown) {
   const activities = createActivities({
     config,
     transport: createResendTransport({ resendApiKey: RESEND_API_KEY, resendBaseUrl: fake.url }),
+    secrets: noStoredSecrets,
   });
   const worker = await createHookflowWorker({
     connection: workerConnection,

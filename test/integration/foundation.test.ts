@@ -13,6 +13,7 @@ import type { RunProgress, RunStepsInput } from '../../src/workflows/types.js';
 import { RUN_STEPS_WORKFLOW_TYPE } from '../../src/workflows/names.js';
 import { testConfig } from '../helpers/config.js';
 import { createTestDatabase, openMigratedDb, type TestDriver } from '../helpers/database.js';
+import { noStoredSecrets } from '../helpers/stack.js';
 
 const temporalAddress = inject('temporalAddress');
 
@@ -104,6 +105,7 @@ describe('the interpreter workflow on a real worker', () => {
     const activities = createActivities({
       config,
       transport: createConsoleTransport((text) => printed.push(text)),
+      secrets: noStoredSecrets,
     });
     const workerConnection = await connectWorker(temporalAddress);
     const worker = await createHookflowWorker({

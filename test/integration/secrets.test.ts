@@ -4,7 +4,8 @@ import { sql } from 'drizzle-orm';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApp, type App } from '../../src/api/app.js';
-import { createSecretService, type SecretResource } from '../../src/api/services/secret-service.js';
+import type { SecretResource } from '../../src/api/services/secret-service.js';
+import { createSecretResolver } from '../../src/secrets/resolver.js';
 import { createSecretRepo } from '../../src/db/repos/secret-repo.js';
 import { MAX_SECRETS_PER_ACCOUNT } from '../../src/secrets/names.js';
 import { testConfig } from '../helpers/config.js';
@@ -79,7 +80,7 @@ describe.each<TestDriver>(['postgres', 'pglite'])('secrets on %s', (driver) => {
 
   /** The worker's view: decrypted values, through the same repository and key as the API. */
   const resolver = () =>
-    createSecretService({ secrets: createSecretRepo(db.db), key: config.secrets.encryptionKey! });
+    createSecretResolver({ secrets: createSecretRepo(db.db), key: config.secrets.encryptionKey! });
 
   /** Rows read with plain SQL, the ciphertext rendered every way a reader of the database could see it. */
   async function rawRows(ownerId: string) {

@@ -10,6 +10,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { createActivities } from '../../src/activities/index.js';
 import { createResendTransport } from '../../src/activities/email-transport.js';
 import { buildApp } from '../../src/api/app.js';
+import { secretResolverFor } from '../../src/secrets/resolver.js';
 import type { RunResource } from '../../src/api/services/run-service.js';
 import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
 import { findTemporalCli, startDevServer } from '../../src/temporal/dev-server.js';
@@ -47,7 +48,11 @@ const worker = await createHookflowWorker({
   connection: workerConnection,
   temporal: config.temporal,
   email: config.email,
-  activities: createActivities({ config, transport: createResendTransport(config.email) }),
+  activities: createActivities({
+    config,
+    transport: createResendTransport(config.email),
+    secrets: secretResolverFor(config, db),
+  }),
   shutdownGraceMs: 1000,
 });
 const running = worker.run();

@@ -96,14 +96,17 @@ describe('steps', () => {
     expect(issues).toEqual([
       {
         path: 'steps[0] (id "text-me").type',
-        message: 'unknown step type "sms"; expected one of: email, delay',
+        message: 'unknown step type "sms"; expected one of: email, delay, http',
       },
     ]);
   });
 
   it('requires a type', () => {
     expect(issuesOf(withSteps({ id: 'a', params: {} }))).toEqual([
-      { path: 'steps[0] (id "a").type', message: 'step type is required; expected one of: email, delay' },
+      {
+        path: 'steps[0] (id "a").type',
+        message: 'step type is required; expected one of: email, delay, http',
+      },
     ]);
   });
 
@@ -145,7 +148,7 @@ describe('steps', () => {
     const issues = issuesOf(withSteps({ ...emailStep('a', { attachments: [] }), timeout: '1m' }));
     expect(issues).toContainEqual({
       path: 'steps[0] (id "a")',
-      message: 'unknown field "timeout"; allowed: id, type, params, when, retry',
+      message: 'unknown field "timeout"; allowed: id, type, params, when, retry, onFailure',
     });
     expect(issues).toContainEqual({
       path: 'steps[0] (id "a").params',
@@ -261,7 +264,7 @@ describe('email params', () => {
         path: 'steps[0] (id "a").params.text',
         message:
           'unknown reference "body.name": a path starts with trigger.body, trigger.query, trigger.headers, ' +
-          'steps.<id>.output, run.id or workflow.name',
+          'steps.<id>.output, steps.<id>.status, run.id or workflow.name',
       },
     ]);
   });

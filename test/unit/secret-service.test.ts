@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { SecretRepo, StoredSecret, UpsertSecretResult } from '../../src/db/repos/secret-repo.js';
 import { createSecretService } from '../../src/api/services/secret-service.js';
+import { createSecretResolver } from '../../src/secrets/resolver.js';
 import { AppError } from '../../src/errors.js';
 import { SecretDecryptionError, secretsKeyFromBytes } from '../../src/secrets/crypto.js';
 
@@ -40,6 +41,7 @@ describe('secret service', () => {
   it('stores ciphertext only, answers without the value, and resolves values for their owner only', async () => {
     const { repo, rows } = fakeRepo();
     const service = createSecretService({ secrets: repo, key });
+    const resolver = createSecretResolver({ secrets: repo, key });
     const alice = randomUUID();
     const bob = randomUUID();
 
@@ -48,26 +50,27 @@ describe('secret service', () => {
     const stored = [...rows.values()][0]!;
     expect(stored.ciphertext.includes(Buffer.from('tok_alice'))).toBe(false);
 
-    const resolved = await service.resolveSecrets(alice, ['API_TOKEN', 'MISSING', 'API_TOKEN']);
+    const resolved = await resolver.resolveSecrets(alice, ['API_TOKEN', 'MISSING', 'API_TOKEN']);
     expect([...resolved.values]).toEqual([['API_TOKEN', 'tok_alice']]);
     expect(resolved.missing).toEqual(['MISSING']);
 
-    const forBob = await service.resolveSecrets(bob, ['API_TOKEN']);
+    const forBob = await resolver.resolveSecrets(bob, ['API_TOKEN']);
     expect(forBob.values.size).toBe(0);
     expect(forBob.missing).toEqual(['API_TOKEN']);
-    expect((await service.resolveSecrets(alice, [])).values.size).toBe(0);
+    expect((await resolver.resolveSecrets(alice, [])).values.size).toBe(0);
   });
 
   it('refuses to decrypt a row moved to another owner, naming the secret but not the value', async () => {
     const { repo, rows } = fakeRepo();
     const service = createSecretService({ secrets: repo, key });
+    const resolver = createSecretResolver({ secrets: repo, key });
     const alice = randomUUID();
     const mallory = randomUUID();
     await service.put(alice, 'API_TOKEN', 'tok_alice');
     const row = rows.get(`${alice}/API_TOKEN`)!;
     rows.set(`${mallory}/API_TOKEN`, { ...row, ownerId: mallory });
 
-    const error = await service.resolveSecrets(mallory, ['API_TOKEN']).catch((e: unknown) => e);
+    const error = await resolver.resolveSecrets(mallory, ['API_TOKEN']).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SecretDecryptionError);
     expect((error as Error).message).toContain('API_TOKEN');
     expect((error as Error).message).not.toContain('tok_alice');

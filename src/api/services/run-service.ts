@@ -443,11 +443,21 @@ export function createRunService(deps: {
         );
       }
       const { progress } = await progressOf(description, 'failed');
-      const failedStep = progress?.steps.find((step) => step.status === 'failed');
+      // The step that stopped the run (steps with onFailure "continue" may have failed before it).
+      const failedStep =
+        progress?.steps.find((step) => step.id === progress.currentStepId) ??
+        progress?.steps.findLast((step) => step.status === 'failed');
       const original = await startInputOf(runId, description.runId);
       const input: RunStepsInput = {
         ...original,
-        run: { id: derivedRunId(runId, 'retry'), ownerId, retryOf: runId },
+        run: {
+          id: derivedRunId(runId, 'retry'),
+          ownerId,
+          retryOf: runId,
+          // Steps send the idempotency keys of the first run: a send whose earlier attempt reached the provider
+          // (its answer lost) is not made twice.
+          idempotencyPrefix: original.run.idempotencyPrefix ?? original.run.id,
+        },
         trigger: { ...original.trigger, type: 'retry', receivedAt: new Date().toISOString() },
         ...(failedStep && progress ? { resume: { fromStepId: failedStep.id, steps: progress.steps } } : {}),
       };

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { SecretMetadata, SecretRepo } from '../../db/repos/secret-repo.js';
 import { AppError, NotFoundError } from '../../errors.js';
-import { decryptSecret, encryptSecret, type SecretsKey } from '../../secrets/crypto.js';
+import { encryptSecret, type SecretsKey } from '../../secrets/crypto.js';
 import {
   MAX_SECRETS_PER_ACCOUNT,
   SECRET_NAME_PATTERN,
@@ -30,12 +30,6 @@ export const secretResourceSchema = z.object({
 });
 export type SecretResource = z.infer<typeof secretResourceSchema>;
 
-/** Decrypted values for a run's `{{secrets.NAME}}` placeholders, and the names the account does not have. */
-export interface ResolvedSecrets {
-  values: ReadonlyMap<string, string>;
-  missing: string[];
-}
-
 export const secretNotFound = (name: string) =>
   new NotFoundError('SECRET_NOT_FOUND', `No secret ${name} in this account: see GET /v1/secrets.`);
 
@@ -46,12 +40,12 @@ const toResource = (secret: SecretMetadata): SecretResource => ({
 });
 
 /**
- * Per-account secrets: encrypted here before they reach the repository, decrypted only by resolveSecrets. Nothing
- * in this service logs, and no error it raises contains a value.
+ * Per-account secrets, as the API manages them: encrypted here before they reach the repository, never decrypted
+ * (only the worker does, through src/secrets/resolver.ts). Nothing here logs, and no error contains a value.
  */
 export function createSecretService(deps: {
-  secrets: Pick<SecretRepo, 'upsert' | 'listNames' | 'delete' | 'findValues'>;
-  /** Encrypts new values; decrypts values stored under the same key id. */
+  secrets: Pick<SecretRepo, 'upsert' | 'listNames' | 'delete'>;
+  /** Encrypts new values. */
   key: SecretsKey;
   maxPerAccount?: number;
 }) {
@@ -80,20 +74,6 @@ export function createSecretService(deps: {
 
     async remove(ownerId: string, name: string): Promise<void> {
       if (!(await secrets.delete(ownerId, name))) throw secretNotFound(name);
-    },
-
-    /**
-     * The decrypted values of `names` in the owner's account (for the worker, at send time). Names the account
-     * does not have are listed in `missing`, in the order asked. Throws SecretDecryptionError (naming the secret,
-     * never its value) when a stored value cannot be decrypted with `key`.
-     */
-    async resolveSecrets(ownerId: string, names: readonly string[]): Promise<ResolvedSecrets> {
-      const stored = await secrets.findValues(ownerId, names);
-      const values = new Map<string, string>();
-      for (const { name, ciphertext } of stored)
-        values.set(name, decryptSecret(ciphertext, { ownerId, name }, key));
-      const missing = [...new Set(names)].filter((name) => !values.has(name));
-      return { values, missing };
     },
   };
 }

@@ -1,0 +1,204 @@
+import type { HttpParams } from '../dsl/http-step.js';
+import { parseDuration } from './durations.js';
+import {
+  lookupPath,
+  MAX_RENDERED_LENGTH,
+  parseTemplate,
+  stringifyValue,
+  TemplateError,
+  type RenderContext,
+  type TemplatePart,
+} from './template.js';
+
+/*
+ * Rendering of an http step into the request its activity sends. Pure (it runs in workflow code, so the request is
+ * visible in the run's history) with one exception kept apart on purpose: `{{secrets.NAME}}` stays a placeholder,
+ * `{ secret: NAME }`, that only the activity replaces at send time. Data from the trigger or earlier steps is
+ * rendered here as plain values and can never become a secret placeholder, so a webhook body that contains the
+ * text "{{secrets.X}}" is sent as that text.
+ */
+
+/** Text with the secrets it needs kept as placeholders. Adjacent literal pieces are merged. */
+export type SecretText = (string | { secret: string })[];
+
+/** A JSON body as rendered: its shape comes from the definition, values from the run, secrets from the activity. */
+export type JsonBodyNode =
+  /** A literal of the definition or a value read by a whole-value placeholder: sent as this JSON value. */
+  | { kind: 'value'; value: unknown }
+  /** A string template: joined (secrets substituted) into one JSON string. */
+  | { kind: 'text'; text: SecretText }
+  | { kind: 'array'; items: JsonBodyNode[] }
+  | { kind: 'object'; entries: [string, JsonBodyNode][] };
+
+/**
+ * Input of the httpRequest activity. Kept in Temporal history: it holds secret placeholders, never values.
+ * Fields are only ever added.
+ */
+export interface HttpRequestInput {
+  /** The account whose secrets the placeholders name. */
+  ownerId: string;
+  stepId: string;
+  method: HttpParams['method'];
+  /** Values inserted into the url are URL-encoded, unless one placeholder is the whole url. */
+  url: SecretText;
+  headers: [string, SecretText][];
+  query: [string, SecretText][];
+  body: { kind: 'json'; node: JsonBodyNode } | { kind: 'text'; text: SecretText } | null;
+  timeoutMs: number;
+  followRedirects: boolean;
+}
+
+/** Output of the http step, readable by later steps as `steps.<id>.output`. */
+export interface HttpStepOutput {
+  status: number;
+  /** Lower-cased names. */
+  headers: Record<string, string>;
+  /** Parsed JSON when the response says JSON, else text; at most 64 KiB of it. */
+  body: unknown;
+  /** True when the body was longer than 64 KiB and was cut. */
+  truncated: boolean;
+}
+
+export const DEFAULT_HTTP_TIMEOUT_MS = 10_000;
+
+type Mode = 'text' | 'header' | 'url';
+
+/** Renders one template into SecretText; `field` names it in errors. */
+export function renderSecretText(
+  source: string,
+  context: RenderContext,
+  mode: Mode,
+  field: string,
+): SecretText {
+  const parts = parsed(source, field);
+  const whole = parts.length === 1;
+  const text: SecretText = [];
+  let length = 0;
+  const push = (piece: string | { secret: string }) => {
+    const last = text.at(-1);
+    if (typeof piece === 'string' && typeof last === 'string') text[text.length - 1] = last + piece;
+    else text.push(piece);
+    length += typeof piece === 'string' ? piece.length : 0;
+    if (length > MAX_RENDERED_LENGTH) {
+      throw new TemplateError(field, `renders more than ${MAX_RENDERED_LENGTH} characters`);
+    }
+  };
+  for (const part of parts) {
+    if (typeof part === 'string') {
+      push(part);
+      continue;
+    }
+    const secret = secretName(part);
+    if (secret !== undefined) {
+      push({ secret });
+      continue;
+    }
+    const value = stringifyValue(lookupPath(context, part.path));
+    if (mode === 'header' && /[\r\n]/.test(value)) {
+      throw new TemplateError(
+        field,
+        `{{${part.path.join('.')}}} rendered a line break (CR/LF), not allowed in a header`,
+      );
+    }
+    // A value inside a url is one component of it (it cannot add a path segment, a query or another host); a
+    // placeholder that is the whole url is the url.
+    push(mode === 'url' && !whole ? encodeURIComponent(value) : value);
+  }
+  return text;
+}
+
+/** Renders an http step's params into the activity's input. Throws TemplateError naming the field at fault. */
+export function renderHttpRequest(
+  params: HttpParams,
+  context: RenderContext,
+  ids: { ownerId: string; stepId: string; idempotencyKey: string },
+): HttpRequestInput {
+  const headers: [string, SecretText][] = Object.entries(params.headers ?? {}).map(([name, template]) => [
+    name,
+    renderSecretText(template, context, 'header', `headers.${name}`),
+  ]);
+  const has = (name: string) => headers.some(([given]) => given.toLowerCase() === name);
+  // A retried attempt carries the same key, so a server that honours it applies the request once.
+  if (params.method !== 'GET' && params.method !== 'HEAD' && !has('idempotency-key')) {
+    headers.push(['Idempotency-Key', [ids.idempotencyKey]]);
+  }
+  let body: HttpRequestInput['body'] = null;
+  if (typeof params.body === 'string') {
+    body = { kind: 'text', text: renderSecretText(params.body, context, 'text', 'body') };
+    if (!has('content-type')) headers.push(['Content-Type', ['text/plain; charset=utf-8']]);
+  } else if (params.body !== undefined) {
+    const budget = { left: MAX_RENDERED_LENGTH };
+    body = { kind: 'json', node: renderJson(params.body, context, 'body', budget) };
+    if (!has('content-type')) headers.push(['Content-Type', ['application/json']]);
+  }
+  return {
+    ownerId: ids.ownerId,
+    stepId: ids.stepId,
+    method: params.method,
+    url: renderSecretText(params.url, context, 'url', 'url'),
+    headers,
+    query: Object.entries(params.query ?? {}).map(([name, template]) => [
+      name,
+      renderSecretText(template, context, 'text', `query.${name}`),
+    ]),
+    body,
+    timeoutMs: params.timeout === undefined ? DEFAULT_HTTP_TIMEOUT_MS : parseDuration(params.timeout),
+    followRedirects: params.followRedirects ?? false,
+  };
+}
+
+function renderJson(
+  value: unknown,
+  context: RenderContext,
+  field: string,
+  budget: { left: number },
+): JsonBodyNode {
+  if (Array.isArray(value)) {
+    return {
+      kind: 'array',
+      items: value.map((item, index) => renderJson(item, context, `${field}[${index}]`, budget)),
+    };
+  }
+  if (typeof value === 'object' && value !== null) {
+    return {
+      kind: 'object',
+      entries: Object.entries(value).map(([key, item]) => [
+        key,
+        renderJson(item, context, `${field}.${key}`, budget),
+      ]),
+    };
+  }
+  if (typeof value !== 'string') return { kind: 'value', value };
+  const parts = parsed(value, field);
+  const [only] = parts;
+  // "{{trigger.body.items}}" alone keeps the value's JSON type (an array stays an array); missing renders as "".
+  if (parts.length === 1 && typeof only === 'object' && secretName(only) === undefined) {
+    const found = lookupPath(context, only.path);
+    const node: JsonBodyNode = { kind: 'value', value: found ?? '' };
+    spend(budget, JSON.stringify(node.value)?.length ?? 0, field);
+    return node;
+  }
+  const text = renderSecretText(value, context, 'text', field);
+  spend(
+    budget,
+    text.reduce((sum, piece) => sum + (typeof piece === 'string' ? piece.length : 0), 0),
+    field,
+  );
+  return { kind: 'text', text };
+}
+
+function spend(budget: { left: number }, length: number, field: string) {
+  budget.left -= length;
+  if (budget.left < 0)
+    throw new TemplateError(field, `the body renders more than ${MAX_RENDERED_LENGTH} characters`);
+}
+
+function parsed(source: string, field: string): TemplatePart[] {
+  const result = parseTemplate(source);
+  if (!result.ok) throw new TemplateError(field, `invalid template: ${result.error}`);
+  return result.parts;
+}
+
+function secretName(part: { path: string[] }): string | undefined {
+  return part.path.length === 2 && part.path[0] === 'secrets' ? part.path[1] : undefined;
+}
