@@ -18,6 +18,7 @@ import { connectWorker, createHookflowWorker, installWorkerLogging } from '../..
 import { testConfig } from '../helpers/config.js';
 import { openMigratedDb } from '../helpers/database.js';
 import { startFakeResend } from '../helpers/fake-resend.js';
+import { startHttpTarget } from '../helpers/http-target.js';
 import { scenarios, type ScenarioDriver } from './scenarios.js';
 
 const label = process.argv[2];
@@ -34,10 +35,12 @@ const cliPath = await findTemporalCli({ cliPath: process.env.TEMPORAL_CLI_PATH |
 log(`starting a Temporal dev server (${cliPath})...`);
 const server = await startDevServer({ cliPath, port: 0, uiPort: 0 });
 const resend = await startFakeResend();
+const target = await startHttpTarget();
 const config = testConfig({
   RESEND_API_KEY: 're_record_key',
   RESEND_BASE_URL: resend.url,
   PUBLIC_URL: 'http://hookflow.test',
+  HTTP_ALLOWED_PRIVATE_NETWORKS: '127.0.0.0/8',
 });
 const db = await openMigratedDb('pglite');
 const connection = await Connection.connect({ address: server.address });
@@ -77,6 +80,16 @@ try {
   };
   const driver: ScenarioDriver = {
     resend,
+    target,
+    async putSecret(name, value) {
+      const response = await app.inject({
+        method: 'PUT',
+        url: `/v1/secrets/${name}`,
+        headers: { authorization },
+        payload: { value },
+      });
+      expectStatus(response, 200, `PUT /v1/secrets/${name}`);
+    },
     async createWorkflow(definition) {
       const response = await app.inject({
         method: 'POST',
@@ -135,5 +148,6 @@ try {
   await connection.close();
   await db.close();
   await resend.close();
+  await target.close();
   await server.stop();
 }

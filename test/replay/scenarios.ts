@@ -1,6 +1,7 @@
 import type { RunResource } from '../../src/api/services/run-service.js';
 import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
 import type { FakeResend } from '../helpers/fake-resend.js';
+import type { HttpTarget } from '../helpers/http-target.js';
 
 /*
  * The paths through the interpreter whose histories the replay suite keeps (DESIGN §8). Each scenario drives the
@@ -12,6 +13,10 @@ import type { FakeResend } from '../helpers/fake-resend.js';
 /** What a scenario can do: the API of one recording stack, driven in-process. */
 export interface ScenarioDriver {
   resend: FakeResend;
+  /** A local server http steps may call (loopback is opened to them while recording). */
+  target: HttpTarget;
+  /** PUT /v1/secrets/:name for the recording account. */
+  putSecret(name: string, value: string): Promise<void>;
   createWorkflow(definition: object): Promise<WorkflowResource>;
   /** POSTs the webhook; returns the run id. */
   hit(workflow: WorkflowResource, body: unknown): Promise<string>;
@@ -151,6 +156,137 @@ export const scenarios: Scenario[] = [
       });
       const runId = await driver.hit(workflow, signup);
       await driver.waitForRun(runId, (run) => run.steps[1]?.status === 'waiting');
+      return runId;
+    },
+  },
+  {
+    name: 'http-output-read-by-email',
+    async run(driver) {
+      const workflow = await driver.createWorkflow({
+        name: 'Sync to CRM',
+        steps: [
+          {
+            id: 'crm',
+            type: 'http',
+            params: {
+              method: 'POST',
+              url: `${driver.target.url}/v1/contacts`,
+              query: { source: 'hookflow' },
+              body: { email: '{{trigger.body.email}}', plan: '{{trigger.body.plan}}' },
+            },
+            retry: fastRetry,
+          },
+          {
+            id: 'thanks',
+            type: 'email',
+            when: { path: 'steps.crm.output.status', op: 'eq', value: 201 },
+            params: {
+              to: '{{trigger.body.email}}',
+              subject: "You're in",
+              text: 'CRM id {{steps.crm.output.body.id}}',
+            },
+          },
+        ],
+      });
+      driver.target.answerNext({ status: 201, body: { id: 'c_1' } });
+      const runId = await driver.hit(workflow, signup);
+      await expectStatus(driver, runId, 'completed');
+      return runId;
+    },
+  },
+  {
+    name: 'http-retried-after-503',
+    async run(driver) {
+      const workflow = await driver.createWorkflow({
+        name: 'Flaky API',
+        steps: [
+          {
+            id: 'call',
+            type: 'http',
+            params: { method: 'GET', url: `${driver.target.url}/flaky` },
+            retry: fastRetry,
+          },
+        ],
+      });
+      driver.target.answerNext({ status: 503, body: 'down' }, { status: 200, body: { ok: true } });
+      const runId = await driver.hit(workflow, signup);
+      await expectStatus(driver, runId, 'completed');
+      return runId;
+    },
+  },
+  {
+    name: 'http-failed-continue-then-status-guard',
+    async run(driver) {
+      const workflow = await driver.createWorkflow({
+        name: 'Continue on failure',
+        steps: [
+          {
+            id: 'crm',
+            type: 'http',
+            onFailure: 'continue',
+            params: { method: 'POST', url: `${driver.target.url}/broken`, body: {} },
+            retry: fastRetry,
+          },
+          {
+            id: 'alert',
+            type: 'email',
+            when: { path: 'steps.crm.status', op: 'eq', value: 'failed' },
+            params: {
+              to: 'ops@example.com',
+              subject: 'CRM sync {{steps.crm.status}}',
+              text: 'run {{run.id}}',
+            },
+          },
+        ],
+      });
+      driver.target.answerNext({ status: 400, body: 'bad request' });
+      const runId = await driver.hit(workflow, signup);
+      await expectStatus(driver, runId, 'completed');
+      return runId;
+    },
+  },
+  {
+    name: 'http-with-secret-header',
+    async run(driver) {
+      await driver.putSecret('CRM_TOKEN', 'recorded-secret-value');
+      const workflow = await driver.createWorkflow({
+        name: 'Authenticated call',
+        steps: [
+          {
+            id: 'crm',
+            type: 'http',
+            params: {
+              method: 'GET',
+              url: `${driver.target.url}/me`,
+              headers: { authorization: 'Bearer {{secrets.CRM_TOKEN}}' },
+            },
+          },
+        ],
+      });
+      const runId = await driver.hit(workflow, signup);
+      await expectStatus(driver, runId, 'completed');
+      return runId;
+    },
+  },
+  {
+    // Recorded mid-run: an http step waiting for its server, as a deploy can find it.
+    name: 'http-in-flight',
+    async run(driver) {
+      const workflow = await driver.createWorkflow({
+        name: 'Slow API',
+        steps: [
+          {
+            id: 'call',
+            type: 'http',
+            params: { method: 'POST', url: `${driver.target.url}/slow`, body: {}, timeout: '60s' },
+          },
+          { ...welcome, id: 'after' },
+        ],
+      });
+      driver.target.answerNext({ hold: true });
+      const before = driver.target.requests.length;
+      const runId = await driver.hit(workflow, signup);
+      await driver.target.waitForRequests(before + 1);
       return runId;
     },
   },
