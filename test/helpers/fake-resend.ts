@@ -76,6 +76,8 @@ export interface HeldRequest {
   arrived: Promise<void>;
   /** Lets the held request go on: it is then handled normally (scripted answers included). */
   release(): void;
+  /** Resolves if the client gives up on the held request (closes its connection) before it is answered. */
+  abandoned: Promise<void>;
 }
 
 export interface FakeResend {
@@ -276,7 +278,12 @@ export async function startFakeResend(): Promise<FakeResend> {
   const emails: FakeEmail[] = [];
   const requests: FakeRequest[] = [];
   const scripted: ScriptedResponse[] = [];
-  const holds: { arrive: () => void; released: Promise<void>; release: () => void }[] = [];
+  const holds: {
+    arrive: () => void;
+    released: Promise<void>;
+    release: () => void;
+    abandon: () => void;
+  }[] = [];
   const pendingReleases = new Set<() => void>();
   /** Successful sends by idempotency key: what a repeat of the same request is answered with. */
   const idempotent = new Map<string, { fingerprint: string; id: string }>();
@@ -288,7 +295,12 @@ export async function startFakeResend(): Promise<FakeResend> {
     for (const waiter of emailWaiters) waiter();
   }
 
-  async function decide(rawBody: string, key: string | null, req: IncomingMessage): Promise<Answer> {
+  async function decide(
+    rawBody: string,
+    key: string | null,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<Answer> {
     const authorization = req.headers.authorization ?? '';
     const bearer = /^Bearer\s+(\S+)$/i.exec(authorization)?.[1];
     if (!bearer) return errorAnswer(401, 'missing_api_key');
@@ -307,6 +319,9 @@ export async function startFakeResend(): Promise<FakeResend> {
     try {
       const hold = holds.shift();
       if (hold) {
+        res.on('close', () => {
+          if (!res.writableFinished) hold.abandon();
+        });
         hold.arrive();
         await hold.released;
       }
@@ -362,7 +377,7 @@ export async function startFakeResend(): Promise<FakeResend> {
     const key = typeof header === 'string' ? header : null;
     const record: FakeRequest = { idempotencyKey: key, status: 0, receivedAt };
     requests.push(record);
-    const answer = await decide(rawBody, key, req);
+    const answer = await decide(rawBody, key, req, res);
     record.status = answer.status;
     record.answeredAt = Date.now();
     if (answer.errorName !== undefined) record.errorName = answer.errorName;
@@ -404,15 +419,17 @@ export async function startFakeResend(): Promise<FakeResend> {
     holdNext() {
       let arrive!: () => void;
       let release!: () => void;
+      let abandon!: () => void;
       const arrived = new Promise<void>((resolve) => (arrive = resolve));
+      const abandoned = new Promise<void>((resolve) => (abandon = resolve));
       const released = new Promise<void>((resolve) => (release = resolve));
       const releaseOnce = () => {
         pendingReleases.delete(releaseOnce);
         release();
       };
       pendingReleases.add(releaseOnce);
-      holds.push({ arrive, released, release: releaseOnce });
-      return { arrived, release: releaseOnce };
+      holds.push({ arrive, released, release: releaseOnce, abandon });
+      return { arrived, release: releaseOnce, abandoned };
     },
     waitForEmails(count, timeoutMs = 10_000) {
       if (emails.length >= count) return Promise.resolve([...emails]);

@@ -283,6 +283,47 @@ describe('webhook → durable run → email', () => {
     expect((await list('?status=failed')).items).toEqual([]);
   });
 
+  it('cancelling a run aborts its email send in flight', async () => {
+    const workflow = await createWorkflow({
+      name: 'Cancel mid-send',
+      steps: [{ id: 'slow', type: 'email', params: { to: 'slow@example.com', subject: 'slow', text: 'x' } }],
+    });
+    const held = stack.resend.holdNext();
+    const runId = (await hit(workflow, {})).json<{ runId: string }>().runId;
+    await held.arrived;
+    const cancelled = await stack.app.inject({
+      method: 'POST',
+      url: `/v1/runs/${runId}/cancel`,
+      headers: { authorization: auth.authorization },
+    });
+    expect(cancelled.statusCode).toBe(202);
+    // The cancellation reaches the activity with its next heartbeat, which aborts the request to the provider.
+    await held.abandoned;
+    held.release();
+    expect((await waitForRun(runId)).status).toBe('cancelled');
+  });
+
+  it('a send slower than the heartbeat timeout (5 s) completes in one attempt: the activity heartbeats', async () => {
+    const workflow = await createWorkflow({
+      name: 'Slow provider',
+      steps: [
+        { id: 'slow', type: 'email', params: { to: 'patient@example.com', subject: 'patient', text: 'x' } },
+      ],
+    });
+    const held = stack.resend.holdNext();
+    const runId = (await hit(workflow, {})).json<{ runId: string }>().runId;
+    await held.arrived;
+    // The scenario itself: a provider that takes longer than the heartbeat timeout to answer.
+    await new Promise((resolve) => setTimeout(resolve, 6_500));
+    held.release();
+    const run = await waitForRun(runId);
+    expect(run.status).toBe('completed');
+    expect(run.steps[0]?.attempts).toBe(1);
+    expect(
+      stack.resend.requests.filter((request) => request.idempotencyKey === `${runId}/slow`),
+    ).toHaveLength(1);
+  });
+
   it('cancels a waiting run: no email is sent', async () => {
     const workflow = await createWorkflow({
       name: 'Cancellable',
@@ -358,5 +399,37 @@ describe('webhook → durable run → email', () => {
       headers: { authorization: auth.authorization },
     });
     expect(twice.json<RunResource>().id).toBe(retryRun.id);
+  });
+
+  it('a retried run does not send again an email whose earlier attempt reached the provider', async () => {
+    const workflow = await createWorkflow({
+      name: 'Lost answers',
+      steps: [
+        {
+          id: 'only',
+          type: 'email',
+          params: { to: 'lost@example.com', subject: 'lost answer', text: 'x' },
+          retry: { ...fast, maxAttempts: 2 },
+        },
+      ],
+    });
+    // The provider accepts the email, but its answer never arrives: both attempts fail, the run fails.
+    stack.resend.failNext({ status: 0, accept: true }, { status: 0, accept: true });
+    const runId = (await hit(workflow, {})).json<{ runId: string }>().runId;
+    expect((await waitForRun(runId)).status).toBe('failed');
+
+    const retried = await stack.app.inject({
+      method: 'POST',
+      url: `/v1/runs/${runId}/retry`,
+      headers: { authorization: auth.authorization },
+    });
+    expect(retried.statusCode).toBe(202);
+    const done = await waitForRun(retried.json<RunResource>().id);
+    expect(done.status).toBe('completed');
+    // The retry sent with the first run's idempotency key: the provider answered with the email it already had.
+    const sent = stack.resend.emails.filter((email) => email.subject === 'lost answer');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.idempotencyKey).toBe(`${runId}/only`);
+    expect((done.steps[0]?.output as { providerId: string }).providerId).toBe(sent[0]?.id);
   });
 });
