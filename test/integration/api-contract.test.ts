@@ -365,6 +365,45 @@ describe('webhook endpoint', () => {
     expect(runs.items).toEqual([]);
   });
 
+  it('answers 413 when a run input would exceed what Temporal accepts, starting nothing', async () => {
+    // An operator raised the body limits: a 2.3 MB definition is over the 2 MiB Temporal takes in one payload.
+    const roomy = await startStack({ env: { API_MAX_BODY_BYTES: String(4 * 1024 * 1024) } });
+    try {
+      const user = await roomy.signUp();
+      const html = `<p>${'x'.repeat(90_000)}</p>`;
+      const steps = Array.from({ length: 25 }, (_, index) => ({
+        id: `mail-${index}`,
+        type: 'email',
+        params: { to: 'a@example.com', subject: 'Hi', html },
+      }));
+      const created = await roomy.app.inject({
+        method: 'POST',
+        url: '/v1/workflows',
+        headers: { authorization: user.authorization },
+        payload: { name: 'Huge', steps },
+      });
+      expect(created.statusCode, created.body).toBe(201);
+      const workflow = created.json<WorkflowResource>();
+      const error = expectError(
+        await roomy.app.inject({
+          method: 'POST',
+          url: `/hooks/${workflow.webhook.token}`,
+          payload: { a: 1 },
+        }),
+        413,
+        'RUN_INPUT_TOO_LARGE',
+      );
+      expect(error.message).toContain('at most 1572864');
+      const runs = await roomy.app.inject({
+        url: `/v1/workflows/${workflow.id}/runs`,
+        headers: { authorization: user.authorization },
+      });
+      expect(runs.json<{ items: unknown[] }>().items).toEqual([]);
+    } finally {
+      await roomy.close();
+    }
+  });
+
   it('verifies Standard Webhooks signatures when the workflow asks for them', async () => {
     const workflow = await createWorkflow(alice.authorization, {
       ...definition,

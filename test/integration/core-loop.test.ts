@@ -324,6 +324,25 @@ describe('webhook → durable run → email', () => {
     ).toHaveLength(1);
   });
 
+  it('fails a step whose template expands a large value thousands of times, with a TemplateError', async () => {
+    const workflow = await createWorkflow({
+      name: 'Amplifier',
+      steps: [
+        {
+          id: 'bomb',
+          type: 'email',
+          // 1,000 copies of a 200 KB value would be 200 MB in the worker and far over Temporal's 2 MiB per event.
+          params: { to: 'a@example.com', subject: 'x', html: '{{trigger.body.big}}'.repeat(1_000) },
+        },
+      ],
+    });
+    const runId = (await hit(workflow, { big: 'y'.repeat(200_000) })).json<{ runId: string }>().runId;
+    const run = await waitForRun(runId);
+    expect(run.status).toBe('failed');
+    expect(run.steps[0]?.error).toMatchObject({ type: 'TemplateError', nonRetryable: true });
+    expect(run.steps[0]?.error?.message).toMatch(/^html: renders more than \d+ characters/);
+  });
+
   it('cancels a waiting run: no email is sent', async () => {
     const workflow = await createWorkflow({
       name: 'Cancellable',

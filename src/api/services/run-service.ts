@@ -87,6 +87,12 @@ interface RunMemo {
 const MEMO_KEY = 'hookflow';
 /** A webhook caller waits at most this long for Temporal to acknowledge a start before getting a 503. */
 const START_DEADLINE_MS = 5_000;
+/**
+ * Largest run input (definition snapshot + trigger) accepted, in bytes of JSON: Temporal refuses a payload over
+ * 2 MiB with an error that would otherwise surface as a 500. With the default body limits (a 1 MiB definition, a
+ * 256 KiB webhook body) a webhook run always fits; a large manual payload may not.
+ */
+export const MAX_RUN_INPUT_BYTES = 1.5 * 1024 * 1024;
 const QUERY_DEADLINE_MS = 3_000;
 
 const statusByTemporalName: Record<string, RunStatus> = {
@@ -148,6 +154,15 @@ export function createRunService(deps: {
     input: RunStepsInput,
     retryOf: string | null,
   ): Promise<{ runId: string; duplicate: boolean }> {
+    const size = Buffer.byteLength(JSON.stringify(input));
+    if (size > MAX_RUN_INPUT_BYTES) {
+      throw new AppError(
+        'RUN_INPUT_TOO_LARGE',
+        413,
+        `This run's input (the workflow's steps plus the payload) is ${size} bytes; at most ${MAX_RUN_INPUT_BYTES} ` +
+          "are accepted. Send a smaller payload, or shorten the workflow's templates.",
+      );
+    }
     const memo: RunMemo = {
       workflowId: input.definition.workflowId,
       workflowVersion: input.definition.version,
