@@ -147,7 +147,11 @@ export function createHttpRequestActivity(deps: {
     };
     if (response.status >= 200 && response.status < 300) return { output, attempt };
 
-    const what = `${input.method} ${url.origin}${url.pathname} answered ${response.status}${startOfBody(output.body)}`;
+    // The url as messages show it, without its query; a url holding a secret shows its placeholder instead.
+    const where = input.url.some((piece) => typeof piece !== 'string')
+      ? shown(input.url).replace(/[?#][\s\S]*$/, '')
+      : `${url.origin}${url.pathname}`;
+    const what = `${input.method} ${where} answered ${response.status}${startOfBody(output.body)}`;
     if (RETRYABLE_STATUSES.has(response.status) || response.status >= 500) {
       const retryAfter = parseRetryAfter(response.headers['retry-after']);
       throw fail(HTTP_ERROR_TYPES.retryableStatus, what, {
@@ -157,7 +161,9 @@ export function createHttpRequestActivity(deps: {
       });
     }
     const hint =
-      response.status >= 300 && response.status < 400 ? ' (set followRedirects: true to follow it)' : '';
+      response.status >= 300 && response.status < 400 && !input.followRedirects
+        ? ' (set followRedirects: true to follow it)'
+        : '';
     throw fail(HTTP_ERROR_TYPES.status, `${what}${hint}`);
   };
 }
@@ -206,8 +212,8 @@ function secretNames(input: HttpRequestInput): string[] {
 }
 
 /**
- * Replaces every used secret value (and its URL-encoded form) in a string with its placeholder: a server that
- * echoes the request must not carry a secret into the run's history.
+ * Replaces every used secret value (and its URL-encoded, form-encoded and JSON-escaped forms) in a string with its
+ * placeholder: a server that echoes the request must not carry a secret into the run's history.
  */
 function createRedactor(values: ReadonlyMap<string, string>): (text: string) => string {
   const replacements: [string, string][] = [];
@@ -217,6 +223,9 @@ function createRedactor(values: ReadonlyMap<string, string>): (text: string) => 
     replacements.push([value, placeholder]);
     const encoded = encodeURIComponent(value);
     if (encoded !== value) replacements.push([encoded, placeholder]);
+    // A query parameter is form-encoded (a space becomes "+"), which differs from encodeURIComponent.
+    const form = new URLSearchParams([['', value]]).toString().slice(1);
+    if (form !== value && form !== encoded) replacements.push([form, placeholder]);
     const json = JSON.stringify(value).slice(1, -1);
     if (json !== value) replacements.push([json, placeholder]);
   }

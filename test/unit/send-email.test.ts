@@ -204,3 +204,44 @@ describe('sendEmail activity', () => {
     expect(failure.message).toContain('nothing (network error)');
   });
 });
+
+describe('sendEmail activity: quotas and long retry-after', () => {
+  it('fails for good on a used-up daily or monthly quota (429): EmailQuotaExceeded', async () => {
+    for (const name of ['daily_quota_exceeded', 'monthly_quota_exceeded']) {
+      const failure = await failureOf({
+        ok: false,
+        statusCode: 429,
+        name,
+        message: 'You have reached your sending quota.',
+        retryAfterSeconds: 60,
+      });
+      expect(failure.type).toBe(EMAIL_ERROR_TYPES.quotaExceeded);
+      expect(failure.nonRetryable).toBe(true);
+      expect(failure.nextRetryDelay).toBeUndefined();
+      expect(failure.message).toContain(`429 ${name}`);
+      expect(failure.details).toEqual([{ attempt: 1, statusCode: 429, providerError: name }]);
+    }
+  });
+
+  it('honours a 429 retry-after within 15 minutes and falls back to the step’s backoff above it', async () => {
+    const fifteenMinutes = 15 * 60;
+    const rateLimited = (retryAfterSeconds: number): TransportResult => ({
+      ok: false,
+      statusCode: 429,
+      name: 'rate_limit_exceeded',
+      message: 'Too many requests.',
+      retryAfterSeconds,
+    });
+    const within = await failureOf(rateLimited(fifteenMinutes));
+    expect(within.type).toBe(EMAIL_ERROR_TYPES.rateLimited);
+    expect(within.nonRetryable).toBeFalsy();
+    expect(within.nextRetryDelay).toBe(fifteenMinutes * 1000);
+
+    for (const seconds of [fifteenMinutes + 1, 24 * 60 * 60]) {
+      const above = await failureOf(rateLimited(seconds));
+      expect(above.type).toBe(EMAIL_ERROR_TYPES.rateLimited);
+      expect(above.nonRetryable).toBeFalsy();
+      expect(above.nextRetryDelay).toBeUndefined();
+    }
+  });
+});
