@@ -15,9 +15,9 @@ import {
 
 /*
  * A worker is SIGKILLed while the email provider holds its send request open: the provider goes on to accept the
- * email, but its answer reaches a dead process. Temporal retries the activity once its start-to-close timeout
- * (30 s) runs out, on a worker started afterwards; the retry carries the same idempotency key, so the provider
- * answers with the first email and sends nothing new.
+ * email, but its answer reaches a dead process. Temporal retries the activity once its heartbeat timeout (5 s)
+ * runs out, on a worker started afterwards; the retry carries the same idempotency key, so the provider answers
+ * with the first email and sends nothing new.
  */
 
 let database: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -77,7 +77,7 @@ it('a worker killed mid-send is replaced; the run completes and the email is acc
   report('worker SIGKILLed while the provider held its send open, then a new worker started', started, {
     'hits accepted (202)': 1,
     'runs completed': run?.status === 'completed' ? 1 : 0,
-    'kill to run completed (ms; the retry waits out the 30 s start-to-close timeout)': recoveryMs,
+    'kill to run completed (ms; the retry waits out the 5 s heartbeat timeout)': recoveryMs,
     'activity attempts (run step)': run?.steps[0]?.attempts ?? 0,
     'send requests with the key': attempts.length,
     'emails accepted': accepted.length,
