@@ -19,7 +19,7 @@ export const delayStepSchema = strictObject(
   },
   (keys) =>
     keys.includes('retry')
-      ? '"retry" is not allowed on a delay step: only email steps are retried'
+      ? '"retry" is not allowed on a delay step: only email and http steps are retried'
       : undefined,
 );
 /** See delayStepSchema. */

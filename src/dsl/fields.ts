@@ -74,8 +74,11 @@ export type Duration = z.output<typeof durationSchema>;
 // ---------------------------------------------------------------------------------------------------------------
 // Retry
 
-/** Every retry must happen inside this window (Resend keeps an idempotency key for 24 h). */
-const RETRY_BUDGET_LIMIT_MS = 24 * UNIT_MS.h;
+/**
+ * Every retry must happen inside this window: action steps' activities end after 23 h (their schedule-to-close
+ * timeout), inside the 24 h for which Resend keeps an idempotency key.
+ */
+const RETRY_BUDGET_LIMIT_MS = 23 * UNIT_MS.h;
 
 /**
  * Temporal retry policy of an action step; every field is optional and falls back to `defaults`, the step type's
@@ -121,9 +124,9 @@ export function retrySchema(defaults: Required<RetryPolicy>) {
       ctx.addIssue({
         code: 'custom',
         message:
-          `this retry policy can wait ${formatMs(total)} in total between attempts; it must stay within 24 h, ` +
-          "the email provider's idempotency window (after it a retry could send the email twice): " +
-          'lower maxAttempts or maxInterval',
+          `this retry policy can wait ${formatMs(total)} in total between attempts; it must stay within 23 h ` +
+          "(a step's retries end after 23 h, inside the email provider's 24 h idempotency window after which a " +
+          'retry could send twice): lower maxAttempts or maxInterval',
       });
     }
   });

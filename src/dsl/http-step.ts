@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseTemplate } from '../workflows/template.js';
 import { durationToMs } from '../workflows/durations.js';
+import { HTTP_METHODS, MANAGED_REQUEST_HEADERS } from '../workflows/http-request.js';
 import { DEFAULT_HTTP_RETRY } from '../workflows/retry.js';
 import {
   durationSchema,
@@ -19,23 +20,12 @@ import {
  * src/activities/http-request.ts.
  */
 
-export const HTTP_STEP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 /** Longest accepted `timeout`: a single attempt never holds a worker slot longer than this. */
 export const MAX_HTTP_TIMEOUT_MS = 60_000;
 const MAX_FIELDS = 50;
 
 /** RFC 9110 token characters: what a header name may be made of. */
 const HEADER_NAME_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/;
-/** Set by the HTTP client from the request itself; a step setting them would only produce broken requests. */
-const MANAGED_HEADERS = new Set([
-  'host',
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'upgrade',
-  'te',
-]);
-
 const secretTemplate = () => templateString({ secrets: true });
 
 const urlSchema = secretTemplate().superRefine((source, ctx) => {
@@ -61,14 +51,24 @@ const headersSchema = z
     if (names.length > MAX_FIELDS) {
       ctx.addIssue({ code: 'custom', message: `at most ${MAX_FIELDS} headers are allowed` });
     }
+    const seen = new Set<string>();
     for (const name of names) {
+      const lower = name.toLowerCase();
+      if (seen.has(lower)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `header ${JSON.stringify(name)} is given twice (header names are case-insensitive)`,
+        });
+      }
+      seen.add(lower);
       if (!HEADER_NAME_PATTERN.test(name)) {
         ctx.addIssue({
           code: 'custom',
           path: [name],
           message: `${JSON.stringify(name)} is not a valid header name`,
         });
-      } else if (MANAGED_HEADERS.has(name.toLowerCase())) {
+      } else if (MANAGED_REQUEST_HEADERS.has(name.toLowerCase())) {
         ctx.addIssue({
           code: 'custom',
           path: [name],
@@ -110,7 +110,12 @@ const jsonBodySchema = z.record(z.string(), z.unknown()).superRefine((body, ctx)
 
 /** Params of an `http` step. */
 export const httpParamsSchema = strictObject({
-  method: z.enum(HTTP_STEP_METHODS, { error: `method must be one of: ${HTTP_STEP_METHODS.join(', ')}` }),
+  method: z.enum(HTTP_METHODS, {
+    error: (issue) =>
+      issue.input === undefined
+        ? '"method" is required'
+        : `method must be one of: ${HTTP_METHODS.join(', ')}`,
+  }),
   /** http(s) only; every destination is checked against private and internal networks when the step runs. */
   url: urlSchema,
   headers: headersSchema.optional(),

@@ -18,6 +18,27 @@ import {
  * text "{{secrets.X}}" is sent as that text.
  */
 
+/** The methods an http step may use. */
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+export type HttpMethod = (typeof HTTP_METHODS)[number];
+
+/**
+ * Headers the HTTP client manages itself (framing, connection): a step may not set them, which the DSL checks on
+ * save and the requester enforces again at send time.
+ */
+export const MANAGED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
+  'host',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'expect',
+  'te',
+  'trailer',
+  'proxy-connection',
+]);
+
 /** Text with the secrets it needs kept as placeholders. Adjacent literal pieces are merged. */
 export type SecretText = (string | { secret: string })[];
 
@@ -38,7 +59,7 @@ export interface HttpRequestInput {
   /** The account whose secrets the placeholders name. */
   ownerId: string;
   stepId: string;
-  method: HttpParams['method'];
+  method: HttpMethod;
   /** Values inserted into the url are URL-encoded, unless one placeholder is the whole url. */
   url: SecretText;
   headers: [string, SecretText][];
@@ -63,25 +84,27 @@ export const DEFAULT_HTTP_TIMEOUT_MS = 10_000;
 
 type Mode = 'text' | 'header' | 'url';
 
+/** Characters a request may still render; shared by all its fields, so the whole request stays bounded. */
+interface Budget {
+  left: number;
+}
+
 /** Renders one template into SecretText; `field` names it in errors. */
 export function renderSecretText(
   source: string,
   context: RenderContext,
   mode: Mode,
   field: string,
+  budget: Budget = { left: MAX_RENDERED_LENGTH },
 ): SecretText {
   const parts = parsed(source, field);
   const whole = parts.length === 1;
   const text: SecretText = [];
-  let length = 0;
   const push = (piece: string | { secret: string }) => {
     const last = text.at(-1);
     if (typeof piece === 'string' && typeof last === 'string') text[text.length - 1] = last + piece;
     else text.push(piece);
-    length += typeof piece === 'string' ? piece.length : 0;
-    if (length > MAX_RENDERED_LENGTH) {
-      throw new TemplateError(field, `renders more than ${MAX_RENDERED_LENGTH} characters`);
-    }
+    if (typeof piece === 'string') spend(budget, piece.length, field);
   };
   for (const part of parts) {
     if (typeof part === 'string') {
@@ -113,9 +136,16 @@ export function renderHttpRequest(
   context: RenderContext,
   ids: { ownerId: string; stepId: string; idempotencyKey: string },
 ): HttpRequestInput {
+  // One budget for the whole request: it travels in one history event, which Temporal caps at 2 MiB.
+  const budget: Budget = { left: MAX_RENDERED_LENGTH };
+  const url = renderSecretText(params.url, context, 'url', 'url', budget);
   const headers: [string, SecretText][] = Object.entries(params.headers ?? {}).map(([name, template]) => [
     name,
-    renderSecretText(template, context, 'header', `headers.${name}`),
+    renderSecretText(template, context, 'header', `headers.${name}`, budget),
+  ]);
+  const query: [string, SecretText][] = Object.entries(params.query ?? {}).map(([name, template]) => [
+    name,
+    renderSecretText(template, context, 'text', `query.${name}`, budget),
   ]);
   const has = (name: string) => headers.some(([given]) => given.toLowerCase() === name);
   // A retried attempt carries the same key, so a server that honours it applies the request once.
@@ -124,10 +154,9 @@ export function renderHttpRequest(
   }
   let body: HttpRequestInput['body'] = null;
   if (typeof params.body === 'string') {
-    body = { kind: 'text', text: renderSecretText(params.body, context, 'text', 'body') };
+    body = { kind: 'text', text: renderSecretText(params.body, context, 'text', 'body', budget) };
     if (!has('content-type')) headers.push(['Content-Type', ['text/plain; charset=utf-8']]);
   } else if (params.body !== undefined) {
-    const budget = { left: MAX_RENDERED_LENGTH };
     body = { kind: 'json', node: renderJson(params.body, context, 'body', budget) };
     if (!has('content-type')) headers.push(['Content-Type', ['application/json']]);
   }
@@ -135,24 +164,16 @@ export function renderHttpRequest(
     ownerId: ids.ownerId,
     stepId: ids.stepId,
     method: params.method,
-    url: renderSecretText(params.url, context, 'url', 'url'),
+    url,
     headers,
-    query: Object.entries(params.query ?? {}).map(([name, template]) => [
-      name,
-      renderSecretText(template, context, 'text', `query.${name}`),
-    ]),
+    query,
     body,
     timeoutMs: params.timeout === undefined ? DEFAULT_HTTP_TIMEOUT_MS : parseDuration(params.timeout),
     followRedirects: params.followRedirects ?? false,
   };
 }
 
-function renderJson(
-  value: unknown,
-  context: RenderContext,
-  field: string,
-  budget: { left: number },
-): JsonBodyNode {
+function renderJson(value: unknown, context: RenderContext, field: string, budget: Budget): JsonBodyNode {
   if (Array.isArray(value)) {
     return {
       kind: 'array',
@@ -171,26 +192,22 @@ function renderJson(
   if (typeof value !== 'string') return { kind: 'value', value };
   const parts = parsed(value, field);
   const [only] = parts;
-  // "{{trigger.body.items}}" alone keeps the value's JSON type (an array stays an array); missing renders as "".
+  // "{{trigger.body.items}}" alone keeps the value's JSON type (an array stays an array, null stays null); a
+  // missing value renders as "".
   if (parts.length === 1 && typeof only === 'object' && secretName(only) === undefined) {
     const found = lookupPath(context, only.path);
-    const node: JsonBodyNode = { kind: 'value', value: found ?? '' };
+    const node: JsonBodyNode = { kind: 'value', value: found === undefined ? '' : found };
     spend(budget, JSON.stringify(node.value)?.length ?? 0, field);
     return node;
   }
-  const text = renderSecretText(value, context, 'text', field);
-  spend(
-    budget,
-    text.reduce((sum, piece) => sum + (typeof piece === 'string' ? piece.length : 0), 0),
-    field,
-  );
-  return { kind: 'text', text };
+  return { kind: 'text', text: renderSecretText(value, context, 'text', field, budget) };
 }
 
-function spend(budget: { left: number }, length: number, field: string) {
+function spend(budget: Budget, length: number, field: string) {
   budget.left -= length;
-  if (budget.left < 0)
-    throw new TemplateError(field, `the body renders more than ${MAX_RENDERED_LENGTH} characters`);
+  if (budget.left < 0) {
+    throw new TemplateError(field, `the request renders more than ${MAX_RENDERED_LENGTH} characters`);
+  }
 }
 
 function parsed(source: string, field: string): TemplatePart[] {

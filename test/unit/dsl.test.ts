@@ -161,7 +161,7 @@ describe('steps', () => {
     expect(issues).toEqual([
       {
         path: 'steps[0] (id "wait")',
-        message: '"retry" is not allowed on a delay step: only email steps are retried',
+        message: '"retry" is not allowed on a delay step: only email and http steps are retried',
       },
     ]);
   });
@@ -324,7 +324,7 @@ describe('retry', () => {
     expect(retryTotalBudgetMs({ maxAttempts: 6, initialInterval: '1m', maxInterval: '2m' })).toBe(9 * 60_000);
   });
 
-  it('rejects a policy that can retry beyond 24 h, the provider idempotency window', () => {
+  it('rejects a policy that can retry beyond 23 h, inside the provider idempotency window', () => {
     // 99 waits of at most 1 h.
     const issues = issuesOf(
       withSteps({ ...emailStep('a'), retry: { maxAttempts: 100, maxInterval: '1h', initialInterval: '1h' } }),
@@ -332,16 +332,16 @@ describe('retry', () => {
     expect(issues).toHaveLength(1);
     expect(issues[0]?.path).toBe('steps[0] (id "a").retry');
     expect(issues[0]?.message).toMatch(
-      /4d 3h in total.*within 24 h, the email provider's idempotency window/,
+      /4d 3h in total.*within 23 h .*the email provider's 24 h idempotency window/,
     );
   });
 
-  it('accepts exactly 24 h of backoff', () => {
+  it('accepts exactly 23 h of backoff', () => {
     expect(
-      emailRetrySchema.safeParse({ maxAttempts: 25, initialInterval: '1h', maxInterval: '1h' }).success,
+      emailRetrySchema.safeParse({ maxAttempts: 24, initialInterval: '1h', maxInterval: '1h' }).success,
     ).toBe(true);
     expect(
-      emailRetrySchema.safeParse({ maxAttempts: 26, initialInterval: '1h', maxInterval: '1h' }).success,
+      emailRetrySchema.safeParse({ maxAttempts: 25, initialInterval: '1h', maxInterval: '1h' }).success,
     ).toBe(false);
   });
 

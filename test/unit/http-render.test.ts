@@ -295,12 +295,12 @@ describe('renderHttpRequest', () => {
       expect(entry(input, 'name')).toEqual({ kind: 'value', value: body.name });
     });
 
-    it('renders a missing value (or null) read by a whole-value placeholder as ""', () => {
+    it('renders a missing value read by a whole-value placeholder as "", and keeps null', () => {
       const input = render({
         body: { missing: '{{trigger.body.missing}}', nothing: '{{trigger.body.nothing}}' },
       });
       expect(entry(input, 'missing')).toEqual({ kind: 'value', value: '' });
-      expect(entry(input, 'nothing')).toEqual({ kind: 'value', value: '' });
+      expect(entry(input, 'nothing')).toEqual({ kind: 'value', value: null });
     });
 
     it('renders a string mixing text and placeholders as text', () => {
@@ -446,6 +446,20 @@ describe('renderHttpRequest', () => {
       expect(templateErrorOf(renderBig({ body: requestBody })).field).toMatch(/^body/);
       const fewer = { list: Array.from({ length: leaves - 2 }, () => '{{trigger.body.big}}') };
       expect(() => renderBig({ body: fewer })()).not.toThrow();
+    });
+
+    it('counts the url, headers, query and body of one request against one budget', () => {
+      // 100 KB each, six fields: over the limit only together.
+      const one = '{{trigger.body.big}}';
+      const spread = renderBig({
+        url: `https://api.example.com/${one}`,
+        headers: { 'x-a': one, 'x-b': one },
+        query: { a: one, b: one },
+        body: one,
+      });
+      const error = templateErrorOf(spread);
+      expect(error.message).toContain(`the request renders more than ${MAX_RENDERED_LENGTH} characters`);
+      expect(() => renderBig({ headers: { 'x-a': one, 'x-b': one }, query: { a: one } })()).not.toThrow();
     });
   });
 });

@@ -7,14 +7,14 @@ import { Agent, buildConnector } from 'undici';
 import type { Dispatcher } from 'undici';
 import { BLOCKED_CATEGORY_LABELS, createAddressPolicy } from './address-policy.js';
 import type { AddressPolicy, BlockedCategory } from './address-policy.js';
+import { HTTP_METHODS, MANAGED_REQUEST_HEADERS, type HttpMethod } from '../../workflows/http-request.js';
 
 /**
  * One outbound HTTP request for the `http` step (DESIGN §7), with the destination checked on the address actually
  * connected to, the response capped, and every failure a typed error the activity can classify.
  */
 
-export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
-export type HttpMethod = (typeof HTTP_METHODS)[number];
+export { HTTP_METHODS, type HttpMethod };
 
 /** How many redirects `followRedirects: true` follows before giving up. */
 export const MAX_REDIRECTS = 5;
@@ -127,20 +127,6 @@ export interface HttpRequesterOptions {
   /** Defaults to the system resolver (`dns.lookup`, the one `net.connect` uses). */
   resolveHost?: ResolveHost;
 }
-
-/** Headers that the HTTP client manages itself; letting a workflow set them would desynchronise the framing. */
-const FORBIDDEN_REQUEST_HEADERS = new Set([
-  'host',
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'upgrade',
-  'expect',
-  'te',
-  'trailer',
-  'proxy-connection',
-]);
 
 /** Credentials that must not follow a redirect to another origin (as browsers and fetch do). */
 const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
@@ -391,7 +377,7 @@ function normaliseHeaders(input: Record<string, string>): Record<string, string>
   for (const [rawName, value] of Object.entries(input)) {
     const name = rawName.toLowerCase();
     if (!HEADER_NAME.test(name)) throw new InvalidHttpRequestError('a request header has an invalid name');
-    if (FORBIDDEN_REQUEST_HEADERS.has(name)) {
+    if (MANAGED_REQUEST_HEADERS.has(name)) {
       throw new InvalidHttpRequestError(
         `the ${name} header is set by the HTTP client and cannot be overridden`,
       );
