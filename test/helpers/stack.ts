@@ -25,20 +25,26 @@ export interface Stack {
 }
 
 export async function startStack(
-  options: { driver?: TestDriver; env?: Record<string, string> } = {},
+  options: {
+    driver?: TestDriver;
+    env?: Record<string, string>;
+    /** Outside vitest (the replay recorder): the server to use, and no prebuilt bundle. */
+    temporalAddress?: string;
+  } = {},
 ): Promise<Stack> {
+  const temporalAddress = options.temporalAddress ?? inject('temporalAddress');
   const resend = await startFakeResend();
   const config = testConfig({
-    TEMPORAL_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
+    TEMPORAL_WORKFLOW_BUNDLE: options.temporalAddress ? undefined : inject('workflowBundlePath'),
     RESEND_API_KEY: 're_test_key',
     RESEND_BASE_URL: resend.url,
     PUBLIC_URL: 'http://hookflow.test',
     ...options.env,
   });
   const db = await openMigratedDb(options.driver ?? 'postgres');
-  const connection = await Connection.connect({ address: inject('temporalAddress') });
+  const connection = await Connection.connect({ address: temporalAddress });
   const client = new Client({ connection, namespace: config.temporal.namespace });
-  const workerConnection = await connectWorker(inject('temporalAddress'));
+  const workerConnection = await connectWorker(temporalAddress);
   const worker = await createHookflowWorker({
     connection: workerConnection,
     temporal: config.temporal,
