@@ -71,6 +71,7 @@ const envFields = z.object({
   TEMPORAL_DEV_UI_PORT: port(8233),
   TEMPORAL_DEV_DB_FILE: z.preprocess(emptyAsUndefined, z.string().default('.data/temporal.db')),
   TEMPORAL_WORKFLOW_BUNDLE: optionalString,
+  SCHEDULE_RECONCILE_INTERVAL_MS: positiveInt(60_000),
 
   JWT_SECRET: z.preprocess(emptyAsUndefined, z.string().min(32, 'must be at least 32 characters').optional()),
   JWT_EXPIRES_IN_SECONDS: positiveInt(3600),
@@ -167,6 +168,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         dbFile: e.TEMPORAL_DEV_DB_FILE,
       },
       workflowBundlePath: e.TEMPORAL_WORKFLOW_BUNDLE,
+      /** How often each API process repairs Schedules that differ from the database (also once at start). */
+      scheduleReconcileIntervalMs: e.SCHEDULE_RECONCILE_INTERVAL_MS,
     },
     auth: {
       jwtSecret: e.JWT_SECRET,

@@ -7,6 +7,8 @@ import type { DbHandle } from '../db/client.js';
 import { createSecretRepo } from '../db/repos/secret-repo.js';
 import { createUserRepo } from '../db/repos/user-repo.js';
 import { createWorkflowRepo } from '../db/repos/workflow-repo.js';
+import { createTemporalAdapter, runStartDetails } from '../temporal/adapter.js';
+import { createTemporalSchedules } from '../temporal/schedules.js';
 import { authPlugin } from './plugins/auth.js';
 import { errorHandlerPlugin, frameworkErrorHandler } from './plugins/error-handler.js';
 import { openApiPlugin } from './plugins/openapi.js';
@@ -21,6 +23,7 @@ import { createHealthService } from './services/health-service.js';
 import { createHookService } from './services/hook-service.js';
 import { createRateLimiter } from './services/rate-limiter.js';
 import { createRunService } from './services/run-service.js';
+import { createScheduleService } from './services/schedule-service.js';
 import { createSecretService } from './services/secret-service.js';
 import { createWorkflowService } from './services/workflow-service.js';
 
@@ -28,8 +31,9 @@ export interface AppDeps {
   config: Config;
   db: DbHandle;
   temporal: {
-    connection: Pick<Connection, 'workflowService'>;
-    client: Pick<Client, 'workflow' | 'withDeadline' | 'workflowService'>;
+    /** Not read any more: the app reaches Temporal (readiness included) through `client` alone. */
+    connection?: Pick<Connection, 'workflowService'>;
+    client: Pick<Client, 'workflow' | 'withDeadline' | 'workflowService' | 'schedule'>;
   };
   logger?: FastifyServerOptions['logger'];
 }
@@ -89,13 +93,32 @@ export async function buildApp(deps: AppDeps) {
   // Services are built once here, bottom-up, and handed to the route plugins that call them.
   const users = createUserRepo(deps.db.db);
   const workflowRepo = createWorkflowRepo(deps.db.db);
-  const workflows = createWorkflowService({ workflows: workflowRepo, publicUrl: config.http.publicUrl });
-  const runs = createRunService({ temporal: deps.temporal.client, workflows: workflowRepo, config });
+  const temporal = createTemporalAdapter({
+    client: deps.temporal.client,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+  });
+  const schedules = createScheduleService({
+    workflows: workflowRepo,
+    schedules: createTemporalSchedules({
+      client: deps.temporal.client,
+      taskQueue: config.temporal.taskQueue,
+    }),
+    runStarts: runStartDetails,
+    config,
+    log: (message, error) => app.log.warn({ err: error }, message),
+  });
+  const workflows = createWorkflowService({
+    workflows: workflowRepo,
+    schedules,
+    publicUrl: config.http.publicUrl,
+  });
+  const runs = createRunService({ temporal, workflows: workflowRepo, config });
   const hooks = createHookService({ workflows: workflowRepo, runs });
   const secrets = createSecretService({ secrets: createSecretRepo(deps.db.db), key: secretsKey });
 
   await app.register(healthRoutes, {
-    health: createHealthService({ db: deps.db, temporal: deps.temporal.connection }),
+    health: createHealthService({ db: deps.db, temporal }),
   });
   await app.register(
     async (v1) => {
@@ -105,7 +128,7 @@ export async function buildApp(deps: AppDeps) {
         registerLimiter: createRateLimiter({ limit: config.limits.registerPerMinute, windowMs: 60_000 }),
         expiresInSeconds: config.auth.jwtExpiresInSeconds,
       });
-      await v1.register(workflowRoutes, { workflows, runs });
+      await v1.register(workflowRoutes, { workflows, runs, schedules });
       await v1.register(runRoutes, { runs });
       await v1.register(secretRoutes, { secrets });
     },
@@ -116,6 +139,23 @@ export async function buildApp(deps: AppDeps) {
     hooks,
     maxBodyBytes: config.webhooks.maxBodyBytes,
     limiter: createRateLimiter({ limit: config.webhooks.rateLimitPerMinute, windowMs: 60_000 }),
+  });
+
+  // PostgreSQL owns schedule definitions, Temporal the Schedules: repair any difference a crash or an outage left,
+  // once the app is up and then periodically (every API process does it; it is idempotent).
+  let reconciling: Promise<unknown> = Promise.resolve();
+  const reconcile = () => {
+    reconciling = reconciling.then(() => schedules.reconcile());
+  };
+  const timer = setInterval(reconcile, config.temporal.scheduleReconcileIntervalMs);
+  timer.unref();
+  app.addHook('onReady', (done) => {
+    reconcile();
+    done();
+  });
+  app.addHook('onClose', async () => {
+    clearInterval(timer);
+    await reconciling;
   });
 
   return app;

@@ -10,6 +10,7 @@ import {
   timestamp,
   uuid,
 } from 'drizzle-orm/pg-core';
+import type { Schedule } from '../dsl/schedule.js';
 import type { Step } from '../dsl/schema.js';
 
 const timestamps = {
@@ -59,6 +60,8 @@ export const workflowVersions = pgTable(
     name: text('name').notNull(),
     description: text('description').notNull().default(''),
     steps: jsonb('steps').$type<Step[]>().notNull(),
+    /** The clock trigger of this version; null: none. */
+    schedule: jsonb('schedule').$type<Schedule>(),
     ...timestamps,
   },
   (table) => [primaryKey({ columns: [table.workflowId, table.version] })],

@@ -4,6 +4,7 @@ import { delayStepSchema } from './delay-step.js';
 import { emailStepSchema } from './email-step.js';
 import { httpStepSchema } from './http-step.js';
 import { strictObject } from './fields.js';
+import { scheduleSchema } from './schedule.js';
 
 /*
  * The step list (DESIGN §2, §7). One schema validates a definition on save, types the jsonb column and types the
@@ -119,6 +120,8 @@ export const workflowDefinitionSchema = strictObject({
       error: 'signing must be "none" or "standard-webhooks"',
     }),
   }).default({ signing: 'none' }),
+  /** A clock trigger (one Temporal Schedule per workflow); null or absent: webhook and manual runs only. */
+  schedule: scheduleSchema.nullable().default(null),
   steps: stepsSchema,
 });
 /** A workflow definition as a client sends it (defaults not applied yet). */

@@ -12,3 +12,9 @@ export const HOOKFLOW_WORKFLOW_ID = defineSearchAttributeKey(
 export const HOOKFLOW_OWNER_ID = defineSearchAttributeKey('HookflowOwnerId', SearchAttributeType.KEYWORD);
 
 export const hookflowSearchAttributes = [HOOKFLOW_WORKFLOW_ID, HOOKFLOW_OWNER_ID] as const;
+
+/** Set by Temporal on every run a Schedule starts: the time the run was due. */
+export const TEMPORAL_SCHEDULED_START_TIME = defineSearchAttributeKey(
+  'TemporalScheduledStartTime',
+  SearchAttributeType.DATETIME,
+);

@@ -1,4 +1,10 @@
-import { ApplicationFailure, defineQuery, isCancellation, setHandler } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  defineQuery,
+  isCancellation,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { attemptsOf, describeFailure } from './failures.js';
 import { PROGRESS_QUERY_NAME } from './names.js';
 import { runStep } from './steps.js';
@@ -22,6 +28,9 @@ export const progressQuery = defineQuery<RunProgress>(PROGRESS_QUERY_NAME);
  */
 export async function runSteps(input: RunStepsInput): Promise<RunProgress> {
   const { definition } = input;
+  // A scheduled run's input is fixed when its Schedule is written, so it cannot hold the run's own id: Temporal's
+  // workflow id (the Schedule's prefix + the scheduled time) is it. For every other run the two are equal.
+  const runId = input.run.id || workflowInfo().workflowId;
   const carried = new Map((input.resume?.steps ?? []).map((step) => [step.id, step]));
   const resumeIndex = input.resume ? definition.steps.findIndex((s) => s.id === input.resume?.fromStepId) : 0;
 
@@ -35,7 +44,7 @@ export async function runSteps(input: RunStepsInput): Promise<RunProgress> {
   const render: RenderContext = {
     trigger: { body: input.trigger.body, query: input.trigger.query, headers: input.trigger.headers },
     steps: {},
-    run: { id: input.run.id },
+    run: { id: runId },
     workflow: { name: definition.name },
   };
   for (const state of steps) {
@@ -43,9 +52,9 @@ export async function runSteps(input: RunStepsInput): Promise<RunProgress> {
   }
   const stepContext = (state: StepState) => ({
     render,
-    runId: input.run.id,
+    runId,
     ownerId: input.run.ownerId,
-    idempotencyPrefix: input.run.idempotencyPrefix ?? input.run.id,
+    idempotencyPrefix: input.run.idempotencyPrefix ?? runId,
     state,
   });
 

@@ -5,7 +5,7 @@ import type { Step } from '../dsl/schema.js';
  * Temporal's history forever, so fields are only ever added, never renamed.
  */
 
-export type TriggerType = 'webhook' | 'manual' | 'retry';
+export type TriggerType = 'webhook' | 'manual' | 'retry' | 'schedule';
 
 /** What started the run. Headers are already reduced to the allow-list (never authorization or signatures). */
 export interface TriggerInput {
@@ -26,6 +26,7 @@ export interface DefinitionSnapshot {
 
 export interface RunStepsInput {
   run: {
+    /** The run id; empty in a Schedule's action (the workflow id, which holds the scheduled time, is used). */
     id: string;
     ownerId: string;
     retryOf?: string;

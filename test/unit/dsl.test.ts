@@ -54,7 +54,7 @@ function withSteps(...steps: unknown[]) {
 describe('workflowDefinitionSchema', () => {
   it('accepts the DESIGN §2 example and returns it unchanged (a saved definition round-trips)', () => {
     const parsed = workflowDefinitionSchema.parse(designExample);
-    expect(parsed).toEqual({ ...designExample, description: '' });
+    expect(parsed).toEqual({ ...designExample, description: '', schedule: null });
     const reparsed = workflowDefinitionSchema.parse(JSON.parse(JSON.stringify(parsed)));
     expect(reparsed).toEqual(parsed);
   });
@@ -74,7 +74,7 @@ describe('workflowDefinitionSchema', () => {
     expect(issues).toContainEqual({ path: 'name', message: 'name must not be empty' });
     expect(issues).toContainEqual({
       path: '',
-      message: 'unknown field "trigger"; allowed: name, description, enabled, webhook, steps',
+      message: 'unknown field "trigger"; allowed: name, description, enabled, webhook, schedule, steps',
     });
   });
 

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { SCHEDULE_OVERLAP_POLICIES } from '../../dsl/schedule.js';
 import { workflowDefinitionSchema } from '../../dsl/schema.js';
 import {
   runResourceSchema,
@@ -7,6 +8,7 @@ import {
   runSummarySchema,
   type RunService,
 } from '../services/run-service.js';
+import type { ScheduleService } from '../services/schedule-service.js';
 import {
   pageQuerySchema,
   workflowResourceSchema,
@@ -19,10 +21,20 @@ const manualRunBodySchema = z.strictObject({
   payload: z.unknown().optional(),
 });
 
-export const workflowRoutes: FastifyPluginAsyncZod<{ workflows: WorkflowService; runs: RunService }> = (
-  app,
-  { workflows, runs },
-) => {
+const backfillBodySchema = z.strictObject({
+  /** Start of the past window whose runs should be taken now (ISO 8601). */
+  start: z.iso.datetime({ offset: true, message: 'start must be an ISO 8601 date-time' }),
+  /** End of the window, not in the future. */
+  end: z.iso.datetime({ offset: true, message: 'end must be an ISO 8601 date-time' }),
+  /** What runs that overlap each other do; default the schedule's usual `skip`. */
+  overlap: z.enum(SCHEDULE_OVERLAP_POLICIES).optional(),
+});
+
+export const workflowRoutes: FastifyPluginAsyncZod<{
+  workflows: WorkflowService;
+  runs: RunService;
+  schedules: Pick<ScheduleService, 'backfill'>;
+}> = (app, { workflows, runs, schedules }) => {
   // onRequest, not preHandler: an anonymous caller gets 401 before its body is even parsed or validated.
   app.addHook('onRequest', app.authenticate);
   const tags = ['workflows'];
@@ -137,6 +149,54 @@ export const workflowRoutes: FastifyPluginAsyncZod<{ workflows: WorkflowService;
         request.body.payload ?? null,
       );
       return reply.status(202).send(run);
+    },
+  );
+
+  app.post(
+    '/workflows/:id/schedule/trigger',
+    {
+      schema: {
+        tags: ['schedules'],
+        summary: "Run the workflow's schedule now",
+        description:
+          "Starts one scheduled run of the current version, with the schedule's payload, due now (two requests in " +
+          'the same second start one run). 409 when the workflow has no schedule.',
+        security: bearerAuth,
+        params: workflowIdParamsSchema,
+        response: { 202: runResourceSchema, ...errorResponses(400, 401, 404, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { run } = await runs.runScheduleNow(request.user.sub, request.params.id);
+      return reply.status(202).send(run);
+    },
+  );
+
+  app.post(
+    '/workflows/:id/schedule/backfill',
+    {
+      schema: {
+        tags: ['schedules'],
+        summary: 'Take the runs the schedule would have taken in a past window',
+        description:
+          'For operators after an outage longer than the catch-up window. Each run is due at its scheduled time in ' +
+          'the window; runs already taken at those times are not started again, but a window that overlaps runs ' +
+          'that did happen under another schedule version can send the same emails twice.',
+        security: bearerAuth,
+        params: workflowIdParamsSchema,
+        body: backfillBodySchema,
+        response: {
+          202: z.object({ start: z.string(), end: z.string(), overlap: z.enum(SCHEDULE_OVERLAP_POLICIES) }),
+          ...errorResponses(400, 401, 404, 409, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const start = new Date(request.body.start);
+      const end = new Date(request.body.end);
+      const overlap = request.body.overlap ?? 'skip';
+      await schedules.backfill(request.user.sub, request.params.id, { start, end, overlap });
+      return reply.status(202).send({ start: start.toISOString(), end: end.toISOString(), overlap });
     },
   );
 

@@ -1,5 +1,5 @@
-import type { Connection } from '@temporalio/client';
 import type { DbHandle } from '../../db/client.js';
+import type { TemporalAdapter } from '../../temporal/adapter.js';
 
 export interface DependencyStatus {
   ok: boolean;
@@ -15,7 +15,7 @@ export interface Readiness {
 /** Readiness = PostgreSQL and Temporal both answer within a short timeout. */
 export function createHealthService(deps: {
   db: Pick<DbHandle, 'ping'>;
-  temporal: Pick<Connection, 'workflowService'>;
+  temporal: Pick<TemporalAdapter, 'ping'>;
   timeoutMs?: number;
 }) {
   const timeoutMs = deps.timeoutMs ?? 2000;
@@ -23,7 +23,7 @@ export function createHealthService(deps: {
     async readiness(): Promise<Readiness> {
       const [postgres, temporal] = await Promise.all([
         probe(() => deps.db.ping(), timeoutMs),
-        probe(() => deps.temporal.workflowService.getSystemInfo({}), timeoutMs),
+        probe(() => deps.temporal.ping(), timeoutMs),
       ]);
       return { ready: postgres.ok && temporal.ok, checks: { postgres, temporal } };
     },

@@ -62,7 +62,7 @@ export function parseBody(contentType: string | undefined, rawBody: string): unk
 
 export function createHookService(deps: {
   workflows: Pick<WorkflowRepo, 'findByWebhookToken'>;
-  runs: RunService;
+  runs: Pick<RunService, 'startRun' | 'statusUrl'>;
 }) {
   return {
     /** One webhook delivery → one durable run (or the run an earlier delivery with the same key started). */

@@ -1,147 +1,49 @@
-import {
-  defaultPayloadConverter,
-  isGrpcServiceError,
-  ServiceError,
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowFailedError,
-  WorkflowNotFoundError,
-  type Client,
-  type WorkflowExecutionDescription,
-} from '@temporalio/client';
-import { ApplicationFailure, WorkflowIdReusePolicy } from '@temporalio/common';
-import { z } from 'zod';
 import type { Config } from '../../config.js';
 import { AppError, NotFoundError, UnavailableError } from '../../errors.js';
 import type { WorkflowRecord, WorkflowRepo } from '../../db/repos/workflow-repo.js';
-import { HOOKFLOW_OWNER_ID, HOOKFLOW_WORKFLOW_ID } from '../../temporal/search-attributes.js';
-import { PROGRESS_QUERY_NAME, RUN_STEPS_WORKFLOW_TYPE } from '../../workflows/names.js';
-import type { runSteps } from '../../workflows/run-steps.js';
 import {
-  pendingStep,
-  STEP_FAILED_ERROR_TYPE,
-  type RunProgress,
-  type RunStepsInput,
-  type StepState,
-  type TriggerInput,
-} from '../../workflows/types.js';
-import { derivedRunId, randomRunId } from './run-ids.js';
+  PageTokenRejectedError,
+  type RunExecution,
+  type RunStatus,
+  type TemporalAdapter,
+} from '../../temporal/adapter.js';
+import { pendingStep, type RunStepsInput, type TriggerInput } from '../../workflows/types.js';
+import type { RunResource, RunSummary } from './run-resources.js';
+import { derivedRunId, randomRunId, scheduledRunId } from './run-ids.js';
+import { noSchedule } from './schedule-service.js';
 import { decodeCursor, encodeCursor, workflowNotFound } from './workflow-service.js';
 
-export const runStatuses = [
-  'running',
-  'completed',
-  'failed',
-  'cancelled',
-  'terminated',
-  'timed_out',
-] as const;
-export type RunStatus = (typeof runStatuses)[number];
+export {
+  runResourceSchema,
+  runStatuses,
+  runSummarySchema,
+  type RunResource,
+  type RunStatus,
+  type RunSummary,
+} from './run-resources.js';
 
-const stepResourceSchema = z.object({
-  id: z.string(),
-  type: z.string(),
-  status: z.enum(['pending', 'running', 'retrying', 'waiting', 'completed', 'failed', 'skipped']),
-  attempts: z.number().int(),
-  startedAt: z.string().nullable(),
-  finishedAt: z.string().nullable(),
-  nextAttemptAt: z.string().nullable().optional(),
-  output: z.unknown(),
-  error: z
-    .object({ message: z.string(), type: z.string().optional(), nonRetryable: z.boolean().optional() })
-    .nullable(),
-});
-
-const runSummaryShape = {
-  id: z.string(),
-  workflowId: z.string(),
-  workflowVersion: z.number().int(),
-  status: z.enum(runStatuses),
-  trigger: z.object({ type: z.enum(['webhook', 'manual', 'retry']), receivedAt: z.string() }),
-  retryOf: z.string().nullable(),
-  startedAt: z.string(),
-  closedAt: z.string().nullable(),
-  temporal: z.object({ workflowId: z.string(), runId: z.string(), uiUrl: z.string() }),
-};
-export const runSummarySchema = z.object(runSummaryShape);
-/** The run resource of DESIGN §3: its steps come from the workflow's live query or its final result. */
-export const runResourceSchema = z.object({
-  ...runSummaryShape,
-  steps: z.array(stepResourceSchema),
-  error: z.string().nullable(),
-});
-export type RunSummary = z.infer<typeof runSummarySchema>;
-export type RunResource = z.infer<typeof runResourceSchema>;
-
-/**
- * Kept in the run's memo so listing runs needs no history: visibility returns memos with each execution.
- * Fields are only ever added.
- */
-interface RunMemo {
-  workflowId: string;
-  workflowVersion: number;
-  trigger: { type: TriggerInput['type']; receivedAt: string };
-  steps: { id: string; type: StepState['type'] }[];
-  retryOf: string | null;
-}
-
-const MEMO_KEY = 'hookflow';
-/** A webhook caller waits at most this long for Temporal to acknowledge a start before getting a 503. */
-const START_DEADLINE_MS = 5_000;
 /**
  * Largest run input (definition snapshot + trigger) accepted, in bytes of JSON: Temporal refuses a payload over
  * 2 MiB with an error that would otherwise surface as a 500. With the default body limits (a 1 MiB definition, a
  * 256 KiB webhook body) a webhook run always fits; a large manual payload may not.
  */
 export const MAX_RUN_INPUT_BYTES = 1.5 * 1024 * 1024;
-const QUERY_DEADLINE_MS = 3_000;
-
-const statusByTemporalName: Record<string, RunStatus> = {
-  RUNNING: 'running',
-  COMPLETED: 'completed',
-  FAILED: 'failed',
-  CANCELLED: 'cancelled',
-  TERMINATED: 'terminated',
-  TIMED_OUT: 'timed_out',
-  CONTINUED_AS_NEW: 'completed',
-};
-const temporalNameByStatus: Record<RunStatus, string> = {
-  running: 'Running',
-  completed: 'Completed',
-  failed: 'Failed',
-  cancelled: 'Canceled',
-  terminated: 'Terminated',
-  timed_out: 'TimedOut',
-};
-
-/** gRPC codes that mean "Temporal is not reachable right now" rather than "the request is wrong". */
-const UNAVAILABLE_CODES = new Set([
-  1 /* CANCELLED */, 4 /* DEADLINE_EXCEEDED */, 8 /* RESOURCE_EXHAUSTED */, 14 /* UNAVAILABLE */,
-]);
-
-export function isTemporalUnavailable(error: unknown): boolean {
-  const cause = error instanceof ServiceError ? error.cause : error;
-  if (isGrpcServiceError(cause)) return UNAVAILABLE_CODES.has(cause.code);
-  // Errors from a connection that never came up carry no gRPC status.
-  return error instanceof Error && /connect|unavailable|deadline|ECONNREFUSED/i.test(error.message);
-}
-
-function unavailable(error: unknown): never {
-  if (isTemporalUnavailable(error)) {
-    throw new UnavailableError('Temporal cannot be reached right now; nothing was started. Retry shortly.');
-  }
-  throw error;
-}
 
 export function createRunService(deps: {
-  temporal: Pick<Client, 'workflow' | 'withDeadline' | 'workflowService'>;
+  temporal: Pick<
+    TemporalAdapter,
+    'startRun' | 'describeRun' | 'runProgress' | 'listRuns' | 'cancelRun' | 'runStartInput'
+  >;
   workflows: Pick<WorkflowRepo, 'findOwned'>;
-  config: Pick<Config, 'temporal' | 'http'>;
+  config: {
+    temporal: Pick<Config['temporal'], 'namespace' | 'uiUrl'>;
+    http: Pick<Config['http'], 'publicUrl'>;
+  };
 }) {
   const { temporal, config } = deps;
-  const { namespace, taskQueue } = config.temporal;
 
   const uiUrl = (workflowId: string, runId: string) =>
-    `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}/${encodeURIComponent(runId)}/history`;
+    `${config.temporal.uiUrl}/namespaces/${encodeURIComponent(config.temporal.namespace)}/workflows/${encodeURIComponent(workflowId)}/${encodeURIComponent(runId)}/history`;
   const statusUrl = (runId: string) => `${config.http.publicUrl}/v1/runs/${runId}`;
   const runNotFound = (runId: string) =>
     new NotFoundError(
@@ -149,11 +51,8 @@ export function createRunService(deps: {
       `No run ${runId} (it does not exist, has expired from Temporal, or is not yours).`,
     );
 
-  /** Starts one run. The 'start' is acknowledged by Temporal before this returns: from then on it is durable. */
-  async function start(
-    input: RunStepsInput,
-    retryOf: string | null,
-  ): Promise<{ runId: string; duplicate: boolean }> {
+  /** Starts one run. The start is acknowledged by Temporal before this returns: from then on it is durable. */
+  async function start(input: RunStepsInput): Promise<{ runId: string; duplicate: boolean }> {
     const size = Buffer.byteLength(JSON.stringify(input));
     if (size > MAX_RUN_INPUT_BYTES) {
       throw new AppError(
@@ -163,166 +62,73 @@ export function createRunService(deps: {
           "are accepted. Send a smaller payload, or shorten the workflow's templates.",
       );
     }
-    const memo: RunMemo = {
-      workflowId: input.definition.workflowId,
-      workflowVersion: input.definition.version,
-      trigger: { type: input.trigger.type, receivedAt: input.trigger.receivedAt },
-      steps: input.definition.steps.map((step) => ({ id: step.id, type: step.type })),
-      retryOf,
-    };
-    try {
-      await temporal.withDeadline(Date.now() + START_DEADLINE_MS, () =>
-        temporal.workflow.start<typeof runSteps>(RUN_STEPS_WORKFLOW_TYPE, {
-          taskQueue,
-          workflowId: input.run.id,
-          args: [input],
-          // An id Temporal has seen is never reused, even after that run closed: the basis of deduplication.
-          workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-          typedSearchAttributes: [
-            { key: HOOKFLOW_WORKFLOW_ID, value: input.definition.workflowId },
-            { key: HOOKFLOW_OWNER_ID, value: input.run.ownerId },
-          ],
-          memo: { [MEMO_KEY]: memo },
-          staticSummary: `${input.definition.name} (v${input.definition.version}, ${input.trigger.type})`,
-        }),
-      );
-      return { runId: input.run.id, duplicate: false };
-    } catch (error) {
-      if (error instanceof WorkflowExecutionAlreadyStartedError)
-        return { runId: input.run.id, duplicate: true };
-      return unavailable(error);
-    }
+    const { duplicate } = await temporal.startRun(input);
+    return { runId: input.run.id, duplicate };
   }
 
   /** Starts a run of `workflow`'s current version. A delivery key makes the run id deterministic. */
   async function startRun(workflow: WorkflowRecord, trigger: TriggerInput, deliveryKey?: string) {
     const runId = deliveryKey ? derivedRunId(workflow.id, deliveryKey) : randomRunId();
-    return start(
-      {
-        run: { id: runId, ownerId: workflow.ownerId },
-        definition: {
-          workflowId: workflow.id,
-          version: workflow.version,
-          name: workflow.name,
-          steps: workflow.steps,
-        },
-        trigger,
+    return start({
+      run: { id: runId, ownerId: workflow.ownerId },
+      definition: {
+        workflowId: workflow.id,
+        version: workflow.version,
+        name: workflow.name,
+        steps: workflow.steps,
       },
-      null,
-    );
+      trigger,
+    });
   }
 
   /** Describes a run and checks it belongs to `ownerId`; anything else is a 404, never a hint. */
-  async function describeOwned(ownerId: string, runId: string): Promise<WorkflowExecutionDescription> {
-    let description: WorkflowExecutionDescription;
-    try {
-      description = await temporal.workflow.getHandle(runId).describe();
-    } catch (error) {
-      if (error instanceof WorkflowNotFoundError) throw runNotFound(runId);
-      return unavailable(error);
-    }
-    const owner = description.typedSearchAttributes.get(HOOKFLOW_OWNER_ID);
-    if (description.type !== RUN_STEPS_WORKFLOW_TYPE || owner !== ownerId) throw runNotFound(runId);
-    return description;
+  async function describeOwned(ownerId: string, runId: string) {
+    const run = await temporal.describeRun(runId);
+    if (!run || run.ownerId !== ownerId) throw runNotFound(runId);
+    return run;
   }
 
-  function readMemo(memo: Record<string, unknown> | undefined, fallbackWorkflowId: string): RunMemo {
-    const value = memo?.[MEMO_KEY] as Partial<RunMemo> | undefined;
+  function summarize(run: RunExecution): RunSummary {
+    const { memo } = run;
     return {
-      workflowId: value?.workflowId ?? fallbackWorkflowId,
-      workflowVersion: value?.workflowVersion ?? 0,
-      trigger: value?.trigger ?? { type: 'webhook', receivedAt: '' },
-      steps: value?.steps ?? [],
-      retryOf: value?.retryOf ?? null,
-    };
-  }
-
-  function summarize(info: {
-    workflowId: string;
-    runId: string;
-    status: { name: string };
-    startTime: Date;
-    closeTime?: Date;
-    memo?: Record<string, unknown>;
-    workflowIdSearchAttribute?: string;
-  }): RunSummary {
-    const memo = readMemo(info.memo, info.workflowIdSearchAttribute ?? '');
-    return {
-      id: info.workflowId,
+      id: run.id,
       workflowId: memo.workflowId,
       workflowVersion: memo.workflowVersion,
-      status: statusByTemporalName[info.status.name] ?? 'running',
+      status: run.status,
       trigger: {
         type: memo.trigger.type,
-        receivedAt: memo.trigger.receivedAt || info.startTime.toISOString(),
+        receivedAt: memo.trigger.receivedAt || run.startedAt.toISOString(),
+        // A run started by its Schedule carries the due time; one started with "run now" was due when received.
+        ...(memo.trigger.type === 'schedule' && {
+          scheduledAt: (run.scheduledAt ?? run.startedAt).toISOString(),
+        }),
       },
       retryOf: memo.retryOf,
-      startedAt: info.startTime.toISOString(),
-      closedAt: info.closeTime?.toISOString() ?? null,
-      temporal: { workflowId: info.workflowId, runId: info.runId, uiUrl: uiUrl(info.workflowId, info.runId) },
+      startedAt: run.startedAt.toISOString(),
+      closedAt: run.closedAt?.toISOString() ?? null,
+      temporal: { workflowId: run.id, runId: run.temporalRunId, uiUrl: uiUrl(run.id, run.temporalRunId) },
     };
-  }
-
-  /** Step states of a run: the final result, the failure's details, or the live query while it runs. */
-  async function progressOf(
-    description: WorkflowExecutionDescription,
-    status: RunStatus,
-  ): Promise<{ progress: RunProgress | null; error: string | null }> {
-    const handle = temporal.workflow.getHandle(description.workflowId, description.runId);
-    if (status === 'completed') {
-      return { progress: (await handle.result()) as RunProgress, error: null };
-    }
-    if (status === 'failed') {
-      try {
-        await handle.result();
-      } catch (error) {
-        if (error instanceof WorkflowFailedError) {
-          const cause = error.cause;
-          const details =
-            cause instanceof ApplicationFailure && cause.type === STEP_FAILED_ERROR_TYPE
-              ? cause.details
-              : undefined;
-          return {
-            progress: (details?.[0] as RunProgress | undefined) ?? null,
-            error: cause?.message ?? error.message,
-          };
-        }
-        throw error;
-      }
-    }
-    try {
-      // Queries are answered by a worker replaying the run; without one they would hang, hence the deadline.
-      const progress = await temporal.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
-        handle.query<RunProgress>(PROGRESS_QUERY_NAME),
-      );
-      return { progress, error: status === 'running' ? null : `run ${status}` };
-    } catch {
-      return { progress: null, error: status === 'running' ? null : `run ${status}` };
-    }
   }
 
   async function getRun(ownerId: string, runId: string): Promise<RunResource> {
-    const description = await describeOwned(ownerId, runId);
-    const summary = summarize({
-      ...description,
-      workflowIdSearchAttribute: description.typedSearchAttributes.get(HOOKFLOW_WORKFLOW_ID),
-    });
-    const memo = readMemo(description.memo, summary.workflowId);
-    const { progress, error } = await progressOf(description, summary.status);
-    const steps = (progress?.steps ?? memo.steps.map(pendingStep)).map((step) => ({
+    const run = await describeOwned(ownerId, runId);
+    const summary = summarize(run);
+    const { progress, failureMessage } = await temporal.runProgress(run);
+    const steps = (progress?.steps ?? run.memo.steps.map(pendingStep)).map((step) => ({
       ...step,
       nextAttemptAt: null as string | null,
     }));
+    const error =
+      failureMessage ?? (run.status === 'running' || run.status === 'completed' ? null : `run ${run.status}`);
 
     // Attempts and the next retry of the step in flight are Temporal's own knowledge of the pending activity.
-    const pending = description.raw.pendingActivities?.[0];
+    const pending = run.pendingActivity;
     const current = steps.find((step) => step.id === progress?.currentStepId);
-    if (pending && current && summary.status === 'running') {
+    if (pending && current && run.status === 'running') {
       current.attempts = pending.attempt ?? current.attempts;
       if ((pending.attempt ?? 1) > 1) current.status = 'retrying';
-      const next = pending.nextAttemptScheduleTime?.seconds;
-      if (next) current.nextAttemptAt = new Date(Number(next) * 1000).toISOString();
-      if (pending.lastFailure?.message) current.error = { message: pending.lastFailure.message };
+      if (pending.nextAttemptAt) current.nextAttemptAt = pending.nextAttemptAt.toISOString();
+      if (pending.lastFailureMessage) current.error = { message: pending.lastFailureMessage };
     }
     return { ...summary, steps, error };
   }
@@ -350,7 +156,7 @@ export function createRunService(deps: {
         return await getRun(ownerId, runId);
       } catch (error) {
         // The run is durable already; if Temporal blips right now, answer from what we know instead of a 503.
-        if (!isTemporalUnavailable(error)) throw error;
+        if (!(error instanceof UnavailableError)) throw error;
         return {
           id: runId,
           workflowId: workflow.id,
@@ -369,6 +175,37 @@ export function createRunService(deps: {
 
     getRun,
 
+    /**
+     * Runs a workflow's schedule now (POST /v1/workflows/:id/schedule/trigger): a scheduled run of the current
+     * version, with the schedule's payload, due now. Two requests within the same second start one run.
+     */
+    async runScheduleNow(
+      ownerId: string,
+      workflowId: string,
+    ): Promise<{ run: RunResource; duplicate: boolean }> {
+      const workflow = await deps.workflows.findOwned(ownerId, workflowId);
+      if (!workflow) throw workflowNotFound(workflowId);
+      if (!workflow.schedule) throw noSchedule(workflowId);
+      const now = new Date();
+      const { runId, duplicate } = await start({
+        run: { id: scheduledRunId(workflow.id, now), ownerId },
+        definition: {
+          workflowId: workflow.id,
+          version: workflow.version,
+          name: workflow.name,
+          steps: workflow.steps,
+        },
+        trigger: {
+          type: 'schedule',
+          receivedAt: now.toISOString(),
+          body: workflow.schedule.payload ?? {},
+          query: {},
+          headers: {},
+        },
+      });
+      return { run: await getRun(ownerId, runId), duplicate };
+    },
+
     async listRuns(
       ownerId: string,
       workflowId: string,
@@ -377,69 +214,50 @@ export function createRunService(deps: {
       if (!(await deps.workflows.findOwned(ownerId, workflowId))) {
         throw workflowNotFound(workflowId);
       }
-      // Both values are server-made (a UUID and the caller's own id), never raw user text.
-      let query = `WorkflowType = '${RUN_STEPS_WORKFLOW_TYPE}' AND ${HOOKFLOW_WORKFLOW_ID.name} = '${workflowId}' AND ${HOOKFLOW_OWNER_ID.name} = '${ownerId}'`;
-      if (options.status) query += ` AND ExecutionStatus = '${temporalNameByStatus[options.status]}'`;
-      let nextPageToken: Uint8Array | undefined;
+      let pageToken: string | undefined;
       if (options.cursor) {
         const [token] = decodeCursor(options.cursor);
         if (typeof token !== 'string')
           throw new AppError('INVALID_CURSOR', 400, 'The cursor is not one this API returned.');
-        nextPageToken = Buffer.from(token, 'base64');
+        pageToken = token;
       }
-      let response;
+      let page;
       try {
-        response = await temporal.workflowService.listWorkflowExecutions({
-          namespace,
-          query,
+        page = await temporal.listRuns({
+          ownerId,
+          workflowId,
+          status: options.status,
           pageSize: options.limit,
-          nextPageToken,
+          pageToken,
         });
       } catch (error) {
-        if (isGrpcServiceError(error) && Number(error.code) === 3 /* INVALID_ARGUMENT */ && options.cursor) {
+        if (error instanceof PageTokenRejectedError) {
           throw new AppError(
             'INVALID_CURSOR',
             400,
             'The cursor is not one this API returned, or it has expired.',
           );
         }
-        return unavailable(error);
+        throw error;
       }
-      const items = (response.executions ?? []).map((execution) => {
-        const memoPayload = execution.memo?.fields?.[MEMO_KEY];
-        return summarize({
-          workflowId: execution.execution?.workflowId ?? '',
-          runId: execution.execution?.runId ?? '',
-          status: { name: executionStatusName(execution.status) },
-          startTime: timestampToDate(execution.startTime) ?? new Date(0),
-          closeTime: timestampToDate(execution.closeTime),
-          memo: memoPayload ? { [MEMO_KEY]: defaultPayloadConverter.fromPayload(memoPayload) } : undefined,
-          workflowIdSearchAttribute: workflowId,
-        });
-      });
       // Newest first regardless of the visibility store's own order (running runs have no close time).
-      items.sort((a, b) => b.startedAt.localeCompare(a.startedAt));
-      const token = response.nextPageToken;
+      const items = page.runs.map(summarize).sort((a, b) => b.startedAt.localeCompare(a.startedAt));
       return {
         items,
-        nextCursor: token && token.length > 0 ? encodeCursor([Buffer.from(token).toString('base64')]) : null,
+        nextCursor: page.nextPageToken === undefined ? null : encodeCursor([page.nextPageToken]),
       };
     },
 
     async cancel(ownerId: string, runId: string): Promise<RunResource> {
-      const description = await describeOwned(ownerId, runId);
-      if (description.status.name !== 'RUNNING') {
+      const run = await describeOwned(ownerId, runId);
+      if (run.status !== 'running') {
         throw new AppError(
           'RUN_NOT_RUNNING',
           409,
-          `Run ${runId} is already ${statusByTemporalName[description.status.name] ?? 'closed'}; only a running run can be cancelled.`,
+          `Run ${runId} is already ${run.status}; only a running run can be cancelled.`,
         );
       }
-      try {
-        await temporal.workflow.getHandle(runId, description.runId).cancel();
-      } catch (error) {
-        return unavailable(error);
-      }
+      await temporal.cancelRun(run);
       return getRun(ownerId, runId);
     },
 
@@ -449,20 +267,20 @@ export function createRunService(deps: {
      * request returns the same new run instead of starting another.
      */
     async retry(ownerId: string, runId: string): Promise<{ run: RunResource; duplicate: boolean }> {
-      const description = await describeOwned(ownerId, runId);
-      if (description.status.name !== 'FAILED') {
+      const run = await describeOwned(ownerId, runId);
+      if (run.status !== 'failed') {
         throw new AppError(
           'RUN_NOT_RETRYABLE',
           409,
-          `Run ${runId} is ${statusByTemporalName[description.status.name] ?? 'not failed'}; only a failed run can be retried.`,
+          `Run ${runId} is ${run.status}; only a failed run can be retried.`,
         );
       }
-      const { progress } = await progressOf(description, 'failed');
+      const { progress } = await temporal.runProgress(run);
       // The step that stopped the run (steps with onFailure "continue" may have failed before it).
       const failedStep =
         progress?.steps.find((step) => step.id === progress.currentStepId) ??
         progress?.steps.findLast((step) => step.status === 'failed');
-      const original = await startInputOf(runId, description.runId);
+      const original = await temporal.runStartInput(run);
       const input: RunStepsInput = {
         ...original,
         run: {
@@ -470,46 +288,16 @@ export function createRunService(deps: {
           ownerId,
           retryOf: runId,
           // Steps send the idempotency keys of the first run: a send whose earlier attempt reached the provider
-          // (its answer lost) is not made twice.
-          idempotencyPrefix: original.run.idempotencyPrefix ?? original.run.id,
+          // (its answer lost) is not made twice. The run's own id is `runId` (a scheduled run's input has none).
+          idempotencyPrefix: original.run.idempotencyPrefix ?? runId,
         },
         trigger: { ...original.trigger, type: 'retry', receivedAt: new Date().toISOString() },
         ...(failedStep && progress ? { resume: { fromStepId: failedStep.id, steps: progress.steps } } : {}),
       };
-      const started = await start(input, runId);
+      const started = await start(input);
       return { run: await getRun(ownerId, started.runId), duplicate: started.duplicate };
     },
   };
-
-  /** The input a run was started with, read from the first event of its history. */
-  async function startInputOf(workflowId: string, runId: string): Promise<RunStepsInput> {
-    const history = await temporal.workflow.getHandle(workflowId, runId).fetchHistory();
-    const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
-    if (!payload) throw new Error(`run ${workflowId} has no start input in its history`);
-    return defaultPayloadConverter.fromPayload<RunStepsInput>(payload);
-  }
-}
-
-function timestampToDate(
-  timestamp: { seconds?: unknown; nanos?: number | null } | null | undefined,
-): Date | undefined {
-  if (!timestamp?.seconds) return undefined;
-  return new Date(Number(timestamp.seconds) * 1000 + Math.floor((timestamp.nanos ?? 0) / 1e6));
-}
-
-function executionStatusName(status: number | null | undefined): string {
-  const names = [
-    'UNSPECIFIED',
-    'RUNNING',
-    'COMPLETED',
-    'FAILED',
-    'CANCELED',
-    'TERMINATED',
-    'CONTINUED_AS_NEW',
-    'TIMED_OUT',
-  ];
-  const name = names[status ?? 0] ?? 'UNSPECIFIED';
-  return name === 'CANCELED' ? 'CANCELLED' : name;
 }
 
 export type RunService = ReturnType<typeof createRunService>;

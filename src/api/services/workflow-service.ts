@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { AppError, NotFoundError } from '../../errors.js';
 import type { WorkflowRecord, WorkflowRepo } from '../../db/repos/workflow-repo.js';
+import { scheduleViewSchema } from '../../dsl/schedule.js';
 import { stepsSchema, type WorkflowDefinition } from '../../dsl/schema.js';
+import type { ScheduleService } from './schedule-service.js';
 
 /** The workflow resource of DESIGN §3. `signingSecret` only appears in the answers of create and rotate. */
 export const workflowResourceSchema = z.object({
@@ -11,6 +13,8 @@ export const workflowResourceSchema = z.object({
   description: z.string(),
   enabled: z.boolean(),
   version: z.number().int(),
+  /** The clock trigger and Temporal's view of it (null: none). */
+  schedule: scheduleViewSchema.nullable(),
   steps: stepsSchema,
   webhook: z.object({
     url: z.string(),
@@ -59,15 +63,20 @@ export const workflowNotFound = (id: string) =>
     `No workflow ${id} (it does not exist, was deleted, or is not yours).`,
   );
 
-export function createWorkflowService(deps: { workflows: WorkflowRepo; publicUrl: string }) {
-  const { workflows } = deps;
+export function createWorkflowService(deps: {
+  workflows: WorkflowRepo;
+  schedules: Pick<ScheduleService, 'view' | 'syncAfterWrite'>;
+  publicUrl: string;
+}) {
+  const { workflows, schedules } = deps;
 
-  const toResource = (record: WorkflowRecord, withSecret = false): WorkflowResource => ({
+  const toResource = async (record: WorkflowRecord, withSecret = false): Promise<WorkflowResource> => ({
     id: record.id,
     name: record.name,
     description: record.description,
     enabled: record.enabled,
     version: record.version,
+    schedule: await schedules.view(record),
     steps: record.steps,
     webhook: {
       url: `${deps.publicUrl}/hooks/${record.webhookToken}`,
@@ -84,17 +93,17 @@ export function createWorkflowService(deps: { workflows: WorkflowRepo; publicUrl
     description: definition.description,
     enabled: definition.enabled,
     signing: definition.webhook.signing,
+    schedule: definition.schedule,
     steps: definition.steps,
   });
 
   return {
-    toResource,
-
     async create(ownerId: string, definition: WorkflowDefinition) {
       const record = await workflows.create(ownerId, fieldsOf(definition), {
         token: newWebhookToken(),
         secret: newSigningSecret(),
       });
+      if (record.schedule) await schedules.syncAfterWrite(record.id);
       return toResource(record, true);
     },
 
@@ -116,7 +125,7 @@ export function createWorkflowService(deps: { workflows: WorkflowRepo; publicUrl
       const items = rows.slice(0, page.limit);
       const last = items.at(-1);
       return {
-        items: items.map((record) => toResource(record)),
+        items: await Promise.all(items.map((record) => toResource(record))),
         nextCursor:
           rows.length > page.limit && last ? encodeCursor([last.createdAt.toISOString(), last.id]) : null,
       };
@@ -128,14 +137,18 @@ export function createWorkflowService(deps: { workflows: WorkflowRepo; publicUrl
       return toResource(record);
     },
 
+    /** A new version; its schedule (added, changed, paused, removed) is written to Temporal right after. */
     async replace(ownerId: string, id: string, definition: WorkflowDefinition) {
       const record = await workflows.replace(ownerId, id, fieldsOf(definition));
       if (!record) throw workflowNotFound(id);
+      await schedules.syncAfterWrite(record.id);
       return toResource(record);
     },
 
+    /** The webhook stops accepting at once; the Schedule, if any, is deleted right after. */
     async remove(ownerId: string, id: string) {
       if (!(await workflows.softDelete(ownerId, id))) throw workflowNotFound(id);
+      await schedules.syncAfterWrite(id);
     },
 
     async rotateWebhook(ownerId: string, id: string) {

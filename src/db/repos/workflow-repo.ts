@@ -1,6 +1,7 @@
-import { and, desc, eq, isNull, lt, or } from 'drizzle-orm';
+import { and, desc, eq, isNotNull, isNull, lt, or } from 'drizzle-orm';
 import type { Db } from '../client.js';
 import { workflows, workflowVersions, type WebhookSigning } from '../schema.js';
+import type { Schedule } from '../../dsl/schedule.js';
 import type { Step } from '../../dsl/schema.js';
 
 /** A workflow's head joined with its current version: what the API shows and what a run snapshots. */
@@ -12,6 +13,7 @@ export interface WorkflowRecord {
   enabled: boolean;
   version: number;
   steps: Step[];
+  schedule: Schedule | null;
   webhookToken: string;
   webhookSigning: WebhookSigning;
   webhookSecret: string | null;
@@ -24,6 +26,7 @@ export interface DefinitionFields {
   description: string;
   enabled: boolean;
   signing: WebhookSigning;
+  schedule: Schedule | null;
   steps: Step[];
 }
 
@@ -35,6 +38,7 @@ const recordColumns = {
   enabled: workflows.enabled,
   version: workflows.currentVersion,
   steps: workflowVersions.steps,
+  schedule: workflowVersions.schedule,
   webhookToken: workflows.webhookToken,
   webhookSigning: workflows.webhookSigning,
   webhookSecret: workflows.webhookSecret,
@@ -92,6 +96,36 @@ export function createWorkflowRepo(db: Db) {
         .limit(limit);
     },
 
+    /**
+     * What a workflow's Temporal Schedule must be made of: its current record, with `deleted` set for a deleted
+     * one (whose Schedule must go). Undefined when there never was such a workflow.
+     */
+    async findForSchedule(id: string): Promise<(WorkflowRecord & { deleted: boolean }) | undefined> {
+      const [row] = await db
+        .select({ ...recordColumns, deletedAt: workflows.deletedAt })
+        .from(workflows)
+        .innerJoin(
+          workflowVersions,
+          and(
+            eq(workflowVersions.workflowId, workflows.id),
+            eq(workflowVersions.version, workflows.currentVersion),
+          ),
+        )
+        .where(eq(workflows.id, id))
+        .limit(1);
+      if (!row) return undefined;
+      const { deletedAt, ...record } = row;
+      return { ...record, deleted: deletedAt !== null };
+    },
+
+    /** Ids of the workflows (not deleted) whose current version has a schedule. */
+    async listScheduledIds(): Promise<string[]> {
+      const rows = await selectRecords()
+        .where(and(isNull(workflows.deletedAt), isNotNull(workflowVersions.schedule)))
+        .orderBy(workflows.id);
+      return rows.map((row) => row.id);
+    },
+
     /** A saved version, kept forever (runs name the version they ran), even after the workflow is deleted. */
     async findVersion(workflowId: string, version: number) {
       const [row] = await db
@@ -126,6 +160,7 @@ export function createWorkflowRepo(db: Db) {
           name: fields.name,
           description: fields.description,
           steps: fields.steps,
+          schedule: fields.schedule,
         });
         return head.id;
       });
@@ -155,6 +190,7 @@ export function createWorkflowRepo(db: Db) {
           name: fields.name,
           description: fields.description,
           steps: fields.steps,
+          schedule: fields.schedule,
         });
         await tx
           .update(workflows)
