@@ -23,9 +23,16 @@ import { createHealthService } from './services/health-service.js';
 import { createHookService } from './services/hook-service.js';
 import { createRateLimiter } from './services/rate-limiter.js';
 import { createRunService } from './services/run-service.js';
-import { createScheduleService } from './services/schedule-service.js';
+import { createScheduleService, type ScheduleService } from './services/schedule-service.js';
 import { createSecretService } from './services/secret-service.js';
 import { createWorkflowService } from './services/workflow-service.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Repairs every Schedule that differs from the database now (it also runs at start and periodically). */
+    reconcileSchedules(): ReturnType<ScheduleService['reconcile']>;
+  }
+}
 
 export interface AppDeps {
   config: Config;
@@ -147,6 +154,7 @@ export async function buildApp(deps: AppDeps) {
   const reconcile = () => {
     reconciling = reconciling.then(() => schedules.reconcile());
   };
+  app.decorate('reconcileSchedules', () => schedules.reconcile());
   const timer = setInterval(reconcile, config.temporal.scheduleReconcileIntervalMs);
   timer.unref();
   app.addHook('onReady', (done) => {

@@ -78,8 +78,13 @@ const overlapPolicies: Record<ScheduleOverlap, ScheduleOverlapPolicy> = {
  */
 const OWNER_MEMO_KEY = 'hookflowTaskQueue';
 
+/** A Schedule call waits at most this long: a write then falls back to the reconcile instead of hanging. */
+const SCHEDULE_CALL_DEADLINE_MS = 5_000;
+
 export function createTemporalSchedules(deps: { client: Pick<Client, 'schedule'>; taskQueue: string }) {
   const { schedule } = deps.client;
+  const withDeadline = <R>(call: () => Promise<R>) =>
+    schedule.withDeadline(Date.now() + SCHEDULE_CALL_DEADLINE_MS, call);
 
   function options(desired: DesiredSchedule): ScheduleOptions {
     return {
@@ -112,7 +117,7 @@ export function createTemporalSchedules(deps: { client: Pick<Client, 'schedule'>
     async describe(scheduleId: string): Promise<ScheduleState | undefined> {
       let description;
       try {
-        description = await schedule.getHandle(scheduleId).describe();
+        description = await withDeadline(() => schedule.getHandle(scheduleId).describe());
       } catch (error) {
         if (error instanceof ScheduleNotFoundError) return undefined;
         return rethrow(error);
@@ -130,7 +135,7 @@ export function createTemporalSchedules(deps: { client: Pick<Client, 'schedule'>
     /** Creates the Schedule; one that exists already (another API process was first) is left to `update`. */
     async create(desired: DesiredSchedule): Promise<'created' | 'exists'> {
       try {
-        await schedule.create(options(desired));
+        await withDeadline(() => schedule.create(options(desired)));
         return 'created';
       } catch (error) {
         if (error instanceof ScheduleAlreadyRunning) return 'exists';
@@ -149,11 +154,13 @@ export function createTemporalSchedules(deps: { client: Pick<Client, 'schedule'>
     ): Promise<'updated' | 'kept'> {
       const { spec, action, policies = {}, state = {} } = options(desired);
       try {
-        await schedule.getHandle(desired.scheduleId).update((previous) => {
-          const current = previous.action.memo?.[FINGERPRINT_MEMO_KEY] as ScheduleFingerprint | undefined;
-          if (keep(current ?? null)) throw new KeepCurrent();
-          return { spec, action, policies, state };
-        });
+        await withDeadline(() =>
+          schedule.getHandle(desired.scheduleId).update((previous) => {
+            const current = previous.action.memo?.[FINGERPRINT_MEMO_KEY] as ScheduleFingerprint | undefined;
+            if (keep(current ?? null)) throw new KeepCurrent();
+            return { spec, action, policies, state };
+          }),
+        );
         return 'updated';
       } catch (error) {
         if (error instanceof KeepCurrent) return 'kept';
@@ -163,7 +170,7 @@ export function createTemporalSchedules(deps: { client: Pick<Client, 'schedule'>
 
     async delete(scheduleId: string): Promise<void> {
       try {
-        await schedule.getHandle(scheduleId).delete();
+        await withDeadline(() => schedule.getHandle(scheduleId).delete());
       } catch (error) {
         if (!(error instanceof ScheduleNotFoundError)) rethrow(error);
       }
@@ -173,12 +180,14 @@ export function createTemporalSchedules(deps: { client: Pick<Client, 'schedule'>
     async listIds(): Promise<string[]> {
       const ids: string[] = [];
       try {
-        for await (const summary of schedule.list()) {
-          const owner = summary.memo?.[OWNER_MEMO_KEY];
-          if (summary.scheduleId.startsWith(SCHEDULE_ID_PREFIX) && owner === deps.taskQueue) {
-            ids.push(summary.scheduleId);
+        await withDeadline(async () => {
+          for await (const summary of schedule.list()) {
+            const owner = summary.memo?.[OWNER_MEMO_KEY];
+            if (summary.scheduleId.startsWith(SCHEDULE_ID_PREFIX) && owner === deps.taskQueue) {
+              ids.push(summary.scheduleId);
+            }
           }
-        }
+        });
       } catch (error) {
         return rethrow(error);
       }
@@ -188,7 +197,9 @@ export function createTemporalSchedules(deps: { client: Pick<Client, 'schedule'>
     /** Takes the actions the Schedule would have taken between `start` and `end`. */
     async backfill(scheduleId: string, start: Date, end: Date, overlap: ScheduleOverlap): Promise<void> {
       try {
-        await schedule.getHandle(scheduleId).backfill({ start, end, overlap: overlapPolicies[overlap] });
+        await withDeadline(() =>
+          schedule.getHandle(scheduleId).backfill({ start, end, overlap: overlapPolicies[overlap] }),
+        );
       } catch (error) {
         rethrow(error);
       }

@@ -4,6 +4,8 @@ import { inject } from 'vitest';
 import { createActivities } from '../../src/activities/index.js';
 import { createResendTransport } from '../../src/activities/email-transport.js';
 import { buildApp, type App } from '../../src/api/app.js';
+import type { Config } from '../../src/config.js';
+import type { DbHandle } from '../../src/db/client.js';
 import type { SecretResolver } from '../../src/secrets/resolver.js';
 import { secretResolverFor } from '../../src/secrets/resolver.js';
 import { connectWorker, createHookflowWorker } from '../../src/temporal/worker.js';
@@ -19,6 +21,9 @@ export interface Stack {
   app: App;
   resend: FakeResend;
   client: Client;
+  /** What the app was built from, to build another app on the same database (a restarted API). */
+  config: Config;
+  db: DbHandle;
   /** Registers a fresh user and returns its bearer header. */
   signUp(): Promise<{ authorization: string; userId: string }>;
   close(): Promise<void>;
@@ -63,6 +68,8 @@ export async function startStack(
     app,
     resend,
     client,
+    config,
+    db,
     async signUp() {
       const response = await app.inject({
         method: 'POST',
