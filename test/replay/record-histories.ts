@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
-import type { RunResource } from '../../src/api/services/run-service.js';
+import type { RunResource, RunSummary } from '../../src/api/services/run-service.js';
 import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
 import { findTemporalCli, startDevServer } from '../../src/temporal/dev-server.js';
 import { installWorkerLogging } from '../../src/temporal/worker.js';
@@ -37,7 +37,12 @@ const stack = await startStack({
 
 try {
   const { authorization } = await stack.signUp();
-  const call = async (method: 'GET' | 'POST' | 'PUT', url: string, status: number, payload?: unknown) => {
+  const call = async (
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    url: string,
+    status: number,
+    payload?: unknown,
+  ) => {
     const response = await stack.app.inject({
       method,
       url,
@@ -76,6 +81,13 @@ try {
         if (Date.now() > deadline) throw new Error(`run ${runId} did not get there: ${JSON.stringify(run)}`);
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
+    },
+    async runsOf(workflowId) {
+      return (await call('GET', `/v1/workflows/${workflowId}/runs`, 200)).json<{ items: RunSummary[] }>()
+        .items;
+    },
+    async remove(workflowId) {
+      await call('DELETE', `/v1/workflows/${workflowId}`, 204);
     },
     async control(runId, action) {
       return (await call('POST', `/v1/runs/${runId}/${action}`, 202)).json<RunResource>();

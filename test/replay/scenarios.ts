@@ -1,4 +1,4 @@
-import type { RunResource } from '../../src/api/services/run-service.js';
+import type { RunResource, RunSummary } from '../../src/api/services/run-service.js';
 import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
 import type { FakeResend } from '../helpers/fake-resend.js';
 import type { HttpTarget } from '../helpers/http-target.js';
@@ -23,6 +23,10 @@ export interface ScenarioDriver {
   waitForRun(runId: string, done?: (run: RunResource) => boolean): Promise<RunResource>;
   /** POST /v1/runs/:id/{cancel,retry}; returns the run resource answered. */
   control(runId: string, action: 'cancel' | 'retry'): Promise<RunResource>;
+  /** GET /v1/workflows/:id/runs (newest first). */
+  runsOf(workflowId: string): Promise<RunSummary[]>;
+  /** DELETE /v1/workflows/:id. */
+  remove(workflowId: string): Promise<void>;
 }
 
 export interface Scenario {
@@ -287,6 +291,27 @@ export const scenarios: Scenario[] = [
       const before = driver.target.requests.length;
       const runId = await driver.hit(workflow, signup);
       await driver.target.waitForRequests(before + 1);
+      return runId;
+    },
+  },
+  {
+    // Started by a Temporal Schedule: its input has no run id (the workflow id, with the due time, is the id).
+    name: 'scheduled-run',
+    async run(driver) {
+      const workflow = await driver.createWorkflow({
+        name: 'Every two seconds',
+        schedule: { every: '2s', payload: { email: 'clock@example.com', name: 'Clock' } },
+        steps: [welcome],
+      });
+      let runId: string | undefined;
+      for (let tries = 0; runId === undefined && tries < 100; tries++) {
+        const [latest] = await driver.runsOf(workflow.id);
+        runId = latest?.id;
+        if (runId === undefined) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      if (runId === undefined) throw new Error('the schedule started no run');
+      await driver.remove(workflow.id);
+      await expectStatus(driver, runId, 'completed');
       return runId;
     },
   },
