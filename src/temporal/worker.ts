@@ -5,6 +5,8 @@ import {
   NativeConnection,
   Runtime,
   Worker,
+  type LogLevel,
+  type LogMetadata,
   type State,
   type WorkerOptions,
 } from '@temporalio/worker';
@@ -152,6 +154,17 @@ export async function startWorker(
   }
 }
 
+/** The SDK's default logger, less the warnings that Hookflow's worker layout makes expected. */
+class WorkerLogger extends DefaultLogger {
+  /** The http worker serves activities only, on purpose: that it polls no workflow tasks is no news. */
+  static readonly expected = new Set(['No workflows registered, not polling for workflow tasks']);
+
+  override log(level: LogLevel, message: string, meta?: LogMetadata): void {
+    if (WorkerLogger.expected.has(message)) return;
+    super.log(level, message, meta);
+  }
+}
+
 const runtimeLogLevels = {
   trace: 'TRACE',
   debug: 'DEBUG',
@@ -167,7 +180,7 @@ const runtimeLogLevels = {
 export function installWorkerLogging(logLevel: Config['logLevel']): void {
   const level = logLevel === 'fatal' || logLevel === 'silent' ? 'ERROR' : runtimeLogLevels[logLevel];
   try {
-    Runtime.install({ logger: new DefaultLogger(level) });
+    Runtime.install({ logger: new WorkerLogger(level) });
   } catch {
     // Already installed in this process (tests create several workers): the first installation stands.
   }
