@@ -418,9 +418,12 @@ describe('schedule service: view', () => {
       inSync: true,
     });
 
-    // Paused by hand in the Temporal UI: the resource says so.
+    // Paused by hand in the Temporal UI: the resource says so, and that it differs from the definition...
     scheduleOf(record.id)!.paused = true;
-    expect(await service.view(record)).toMatchObject({ paused: true, inSync: true });
+    expect(await service.view(record)).toMatchObject({ paused: true, inSync: false });
+    // ...until the next sync (or reconcile) writes the workflow's own state again.
+    expect(await service.sync(record.id)).toBe('updated');
+    expect(await service.view(record)).toMatchObject({ paused: false, inSync: true });
   });
 
   it('says inSync: false until the Schedule holds exactly the version shown', async () => {

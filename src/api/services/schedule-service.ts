@@ -85,11 +85,12 @@ export function createScheduleService(deps: {
     };
   }
 
-  /** A Schedule written from this version or a newer one stays as it is. */
+  /** A Schedule written from a newer version stays as it is (another API process read the database later). */
+  const isNewer = (desired: ScheduleFingerprint) => (current: ScheduleFingerprint | null) =>
+    current !== null && current.workflowId === desired.workflowId && current.version > desired.version;
+  /** ...and so does one written from this very version and settings. */
   const isCurrent = (desired: ScheduleFingerprint) => (current: ScheduleFingerprint | null) =>
-    current !== null &&
-    current.workflowId === desired.workflowId &&
-    (current.version > desired.version || current.digest === desired.digest);
+    isNewer(desired)(current) || (current !== null && current.digest === desired.digest);
 
   /** Makes the workflow's Schedule match the database: created, rewritten, deleted or left alone. */
   async function sync(workflowId: string): Promise<'created' | 'updated' | 'deleted' | 'unchanged'> {
@@ -103,9 +104,11 @@ export function createScheduleService(deps: {
     }
     const desired = desiredOf(record, record.schedule);
     if ((await schedules.create(desired)) === 'created') return 'created';
-    return (await schedules.update(desired, isCurrent(desired.fingerprint))) === 'updated'
-      ? 'updated'
-      : 'unchanged';
+    // Paused or unpaused by hand in the Temporal UI: the pause follows `enabled`, so it is written again.
+    const state = await schedules.describe(desired.scheduleId);
+    const drifted = state !== undefined && state.paused !== desired.paused;
+    const keep = drifted ? isNewer(desired.fingerprint) : isCurrent(desired.fingerprint);
+    return (await schedules.update(desired, keep)) === 'updated' ? 'updated' : 'unchanged';
   }
 
   return {
@@ -163,7 +166,7 @@ export function createScheduleService(deps: {
         ...record.schedule,
         paused: state?.paused ?? !record.enabled,
         nextRunTimes: (state?.nextRunTimes ?? []).map((time) => time.toISOString()),
-        inSync: state?.fingerprint?.digest === desired.fingerprint.digest,
+        inSync: state?.fingerprint?.digest === desired.fingerprint.digest && state.paused === desired.paused,
       };
     },
 
