@@ -282,6 +282,21 @@ describe('schedule service: sync', () => {
     expect(writes).toHaveLength(2);
   });
 
+  it('never deletes a Schedule that a newer version wrote, on a stale read of a version without one', async () => {
+    const { service, workflow, edit, repo, scheduleOf } = setup();
+    const v1 = workflow({ every: '1h' });
+    await service.sync(v1.id);
+    edit(v1.id, { schedule: null });
+    const withoutSchedule = await repo.findForSchedule(v1.id);
+    edit(v1.id, { schedule: { every: '2h' } });
+    expect(await service.sync(v1.id)).toBe('updated');
+
+    // A slower process read version 2 (no schedule) before version 3 was saved, and syncs only now.
+    repo.findForSchedule.mockResolvedValueOnce(withoutSchedule);
+    expect(await service.sync(v1.id)).toBe('unchanged');
+    expect(scheduleOf(v1.id)?.desired.fingerprint.version).toBe(3);
+  });
+
   it('deletes the Schedule of a deleted workflow and of one whose schedule was removed; an unknown id changes nothing', async () => {
     const { service, workflow, edit, remove, scheduleOf, writes } = setup();
     const deleted = workflow({ every: '1h' });

@@ -99,6 +99,9 @@ export function createScheduleService(deps: {
     if (!record || record.deleted || !record.schedule) {
       const existing = await schedules.describe(scheduleId);
       if (!existing) return 'unchanged';
+      // A version that removed the schedule must not delete one a newer version wrote (deletion is final).
+      const newer = record && !record.deleted && (existing.fingerprint?.version ?? 0) > record.version;
+      if (newer) return 'unchanged';
       await schedules.delete(scheduleId);
       return 'deleted';
     }
