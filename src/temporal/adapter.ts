@@ -130,7 +130,7 @@ export class PageTokenRejectedError extends Error {
 }
 
 const RUN_MEMO_KEY = 'hookflow';
-/** A webhook caller waits at most this long for Temporal to acknowledge a start before getting a 503. */
+/** How long one start may wait for Temporal's answer when its caller sets no deadline. */
 const START_DEADLINE_MS = 5_000;
 /** Queries are answered by a worker replaying the run; without one they would hang, hence a deadline. */
 const QUERY_DEADLINE_MS = 3_000;
@@ -262,12 +262,19 @@ export function createTemporalAdapter(deps: {
     },
 
     /**
-     * Starts one run, its id being `input.run.id`. It is durable once this returns. An id Temporal has seen is
-     * never reused, even after that run closed: a second start with it is a duplicate and starts nothing.
+     * Starts one run, its id being `input.run.id`, waiting for Temporal's answer until `deadline` (epoch ms). It is
+     * durable once this returns. An id Temporal has seen is never reused, even after that run closed: a second
+     * start with it is a duplicate and starts nothing, so a start whose answer was lost may be repeated.
+     *
+     * UnavailableError does not say that nothing started: a deadline or a cancelled call may come after Temporal
+     * accepted the start.
      */
-    async startRun(input: RunStepsInput): Promise<{ duplicate: boolean }> {
+    async startRun(
+      input: RunStepsInput,
+      deadline = Date.now() + START_DEADLINE_MS,
+    ): Promise<{ duplicate: boolean }> {
       try {
-        await client.withDeadline(Date.now() + START_DEADLINE_MS, () =>
+        await client.withDeadline(deadline, () =>
           client.workflow.start<typeof runSteps>(RUN_STEPS_WORKFLOW_TYPE, {
             args: [input],
             taskQueue,
@@ -281,7 +288,7 @@ export function createTemporalAdapter(deps: {
         return { duplicate: false };
       } catch (error) {
         if (error instanceof WorkflowExecutionAlreadyStartedError) return { duplicate: true };
-        return rethrow(error, 'Temporal cannot be reached right now; nothing was started. Retry shortly.');
+        return rethrow(error, 'Temporal did not acknowledge the start. Retry shortly.');
       }
     },
 

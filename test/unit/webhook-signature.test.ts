@@ -22,6 +22,19 @@ describe('verifyStandardWebhook', () => {
     ).toBe(false);
   });
 
+  it('signs and verifies the raw bytes, which need not be UTF-8', () => {
+    const bytes = Buffer.concat([Buffer.from('{"name":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]);
+    const signature = signStandardWebhook(secret, 'msg_1', now, bytes);
+    const headers = { id: 'msg_1', timestamp: String(now), signature };
+    expect(verifyStandardWebhook(secret, headers, bytes, now)).toEqual({ ok: true });
+    // Decoding first replaces each invalid byte with U+FFFD: a different message, a different signature.
+    expect(verifyStandardWebhook(secret, headers, bytes.toString('utf8'), now).ok).toBe(false);
+    // A string body is its UTF-8 bytes.
+    expect(signStandardWebhook(secret, 'msg_1', now, Buffer.from(body))).toBe(
+      signStandardWebhook(secret, 'msg_1', now, body),
+    );
+  });
+
   it('matches the Standard Webhooks reference vector', () => {
     // From the Standard Webhooks specification's reference implementations.
     const reference = verifyStandardWebhook(

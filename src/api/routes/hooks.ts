@@ -8,8 +8,8 @@ import { errorResponses } from './common.js';
 const acceptedSchema = z.object({ runId: z.string(), statusUrl: z.string(), duplicate: z.boolean() });
 
 /**
- * The public webhook endpoint. Bodies are read as raw text (any content type) so a signature can be checked over
- * the exact bytes, then parsed as JSON, form or text by the service.
+ * The public webhook endpoint. Bodies are read as raw bytes (any content type) so a signature is checked over
+ * exactly what was sent, then parsed as JSON, form or text by the service.
  */
 export const hookRoutes: FastifyPluginAsyncZod<{
   hooks: HookService;
@@ -17,7 +17,7 @@ export const hookRoutes: FastifyPluginAsyncZod<{
   limiter: RateLimiter;
 }> = (app, { hooks, maxBodyBytes, limiter }) => {
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: maxBodyBytes }, (_request, body, done) => {
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBodyBytes }, (_request, body, done) => {
     done(null, body);
   });
 
@@ -28,7 +28,7 @@ export const hookRoutes: FastifyPluginAsyncZod<{
       schema: {
         tags: ['webhooks'],
         summary:
-          'Deliver a webhook: starts one durable run (202), or returns the run of an earlier delivery with the same Idempotency-Key / webhook-id (200)',
+          'Deliver a webhook: starts one durable run (202), or returns the run of an earlier delivery with the same delivery key (200): Idempotency-Key, webhook-id, X-GitHub-Delivery, svix-id or X-Shopify-Webhook-Id, the first present; webhook-id alone when the workflow signs',
         params: z.object({ token: z.string().max(200) }),
         querystring: z.record(z.string(), z.union([z.string(), z.array(z.string())])),
         response: {
@@ -39,25 +39,31 @@ export const hookRoutes: FastifyPluginAsyncZod<{
       },
     },
     async (request, reply) => {
-      const limit = limiter.hit(request.params.token);
-      if (!limit.allowed) {
-        throw new AppError(
-          'RATE_LIMITED',
-          429,
-          `Too many deliveries to this webhook; retry in ${limit.retryAfterSeconds} s.`,
-          [],
-          {
-            'retry-after': String(limit.retryAfterSeconds),
+      const accepted = await hooks.deliver(
+        {
+          token: request.params.token,
+          contentType: request.headers['content-type'],
+          rawBody: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0),
+          query: request.query,
+          headers: request.headers,
+        },
+        {
+          // Charged only once the delivery is authenticated: someone who knows the URL but not the signing
+          // secret cannot use up the sender's quota.
+          admit: () => {
+            const limit = limiter.hit(request.params.token);
+            if (!limit.allowed) {
+              throw new AppError(
+                'RATE_LIMITED',
+                429,
+                `Too many deliveries to this webhook; retry in ${limit.retryAfterSeconds} s.`,
+                [],
+                { 'retry-after': String(limit.retryAfterSeconds) },
+              );
+            }
           },
-        );
-      }
-      const accepted = await hooks.deliver({
-        token: request.params.token,
-        contentType: request.headers['content-type'],
-        rawBody: typeof request.body === 'string' ? request.body : '',
-        query: request.query,
-        headers: request.headers,
-      });
+        },
+      );
       return reply.status(accepted.duplicate ? 200 : 202).send(accepted);
     },
   );

@@ -17,6 +17,8 @@ export const FORWARDED_HEADERS = [
   'webhook-timestamp',
   'x-github-event',
   'x-github-delivery',
+  'svix-id',
+  'x-shopify-webhook-id',
   'x-gitlab-event',
   'x-event-type',
   'x-request-id',
@@ -24,12 +26,39 @@ export const FORWARDED_HEADERS = [
 
 const MAX_DELIVERY_KEY_LENGTH = 255;
 
+/**
+ * Headers that name a delivery, in the order they are read when the workflow does not sign its webhooks: the
+ * first one present is the delivery key. Senders resend a failed delivery with the same id, so a key makes the run
+ * id deterministic and a repeat starts nothing. Stripe's event id is in the body (`id: "evt_…"`), not in a
+ * header, so it is not read.
+ */
+export const DELIVERY_KEY_HEADERS = [
+  'idempotency-key',
+  'webhook-id', // Standard Webhooks
+  'x-github-delivery',
+  'svix-id',
+  'x-shopify-webhook-id',
+] as const;
+
+/** The header that names a signed delivery: the only one the signature covers. */
+const SIGNED_DELIVERY_KEY_HEADER = 'webhook-id';
+
 export interface Delivery {
   token: string;
   contentType: string | undefined;
-  rawBody: string;
+  /** The body exactly as received: signatures are checked over these bytes. */
+  rawBody: Buffer;
   query: Record<string, string | string[]>;
   headers: Record<string, string | string[] | undefined>;
+}
+
+export interface DeliverOptions {
+  /**
+   * Called once the delivery is authenticated (known token, enabled workflow, valid signature) and before
+   * anything is parsed or started; it throws to refuse the delivery. The per-token rate limit is charged here, so
+   * requests that fail the signature check never use up a sender's quota.
+   */
+  admit?: () => void | Promise<void>;
 }
 
 function header(headers: Delivery['headers'], name: string): string | undefined {
@@ -66,7 +95,7 @@ export function createHookService(deps: {
 }) {
   return {
     /** One webhook delivery → one durable run (or the run an earlier delivery with the same key started). */
-    async deliver(delivery: Delivery) {
+    async deliver(delivery: Delivery, options: DeliverOptions = {}) {
       // Only tokens of the shape this API issues reach the database (a NUL byte would make PostgreSQL throw).
       const workflow = WEBHOOK_TOKEN_PATTERN.test(delivery.token)
         ? await deps.workflows.findByWebhookToken(delivery.token)
@@ -84,11 +113,12 @@ export function createHookService(deps: {
           'This workflow is disabled: enable it (PUT /v1/workflows/:id) to accept deliveries.',
         );
       }
-      if (workflow.webhookSigning === 'standard-webhooks') {
+      const signed = workflow.webhookSigning === 'standard-webhooks';
+      if (signed) {
         const check = verifyStandardWebhook(
           workflow.webhookSecret ?? '',
           {
-            id: header(delivery.headers, 'webhook-id'),
+            id: header(delivery.headers, SIGNED_DELIVERY_KEY_HEADER),
             timestamp: header(delivery.headers, 'webhook-timestamp'),
             signature: header(delivery.headers, 'webhook-signature'),
           },
@@ -97,8 +127,13 @@ export function createHookService(deps: {
         if (!check.ok)
           throw new AppError('INVALID_SIGNATURE', 401, `Signature verification failed: ${check.reason}.`);
       }
-      const deliveryKey =
-        header(delivery.headers, 'idempotency-key') ?? header(delivery.headers, 'webhook-id');
+      await options.admit?.();
+
+      // A signed delivery is known by its signed id alone: an unsigned header (a fresh Idempotency-Key on a
+      // replayed request) must not make it a new delivery within the signature's 5-minute window.
+      const keyHeaders = signed ? [SIGNED_DELIVERY_KEY_HEADER] : DELIVERY_KEY_HEADERS;
+      const keyHeader = keyHeaders.find((name) => header(delivery.headers, name) !== undefined);
+      const deliveryKey = keyHeader === undefined ? undefined : header(delivery.headers, keyHeader);
       if (
         deliveryKey !== undefined &&
         (deliveryKey.length === 0 || deliveryKey.length > MAX_DELIVERY_KEY_LENGTH)
@@ -106,7 +141,7 @@ export function createHookService(deps: {
         throw new AppError(
           'INVALID_DELIVERY_KEY',
           400,
-          `Idempotency-Key / webhook-id must be 1 to ${MAX_DELIVERY_KEY_LENGTH} characters.`,
+          `The ${keyHeader} header (this delivery's key) must be 1 to ${MAX_DELIVERY_KEY_LENGTH} characters.`,
         );
       }
 
@@ -118,7 +153,8 @@ export function createHookService(deps: {
       const trigger: TriggerInput = {
         type: 'webhook',
         receivedAt: new Date().toISOString(),
-        body: parseBody(delivery.contentType, delivery.rawBody),
+        // Bytes that are not UTF-8 read as U+FFFD (a run's input is JSON text); the signature covered them as sent.
+        body: parseBody(delivery.contentType, delivery.rawBody.toString('utf8')),
         query: delivery.query,
         headers,
       };

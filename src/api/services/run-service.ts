@@ -29,6 +29,17 @@ export {
  */
 export const MAX_RUN_INPUT_BYTES = 1.5 * 1024 * 1024;
 
+/** A caller (a webhook sender) waits at most this long, all start attempts together, before a 503. */
+export const START_BUDGET_MS = 5_000;
+/** Attempts at one start within the budget; all use the same run id, so a repeat cannot start a second run. */
+const START_ATTEMPTS = 3;
+/** Pause before the n-th repeat of a start: n × this. */
+const START_BACKOFF_MS = 100;
+/** Too little budget left for another attempt to be worth making. */
+const MIN_START_ATTEMPT_MS = 250;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 export function createRunService(deps: {
   temporal: Pick<
     TemporalAdapter,
@@ -62,8 +73,41 @@ export function createRunService(deps: {
           "are accepted. Send a smaller payload, or shorten the workflow's templates.",
       );
     }
-    const { duplicate } = await temporal.startRun(input);
-    return { runId: input.run.id, duplicate };
+    return { runId: input.run.id, duplicate: await startWithRetries(input) };
+  }
+
+  /**
+   * Starts `input`'s run, repeating the start when Temporal did not answer. An unanswered start is ambiguous (a
+   * deadline or a cancelled call may come after Temporal accepted it); answering 503 would invite the caller to
+   * retry and, without a delivery key, start a second run. A repeat with the same run id is safe: Temporal
+   * accepts an id once. Returns whether the run is a duplicate of an earlier request's.
+   */
+  async function startWithRetries(input: RunStepsInput): Promise<boolean> {
+    const deadline = Date.now() + START_BUDGET_MS;
+    let unanswered = false;
+    for (let attempt = 1; ; attempt++) {
+      const remaining = deadline - Date.now();
+      // Every attempt but the last leaves at least half the remaining budget to the others.
+      const share = attempt < START_ATTEMPTS ? remaining / 2 : remaining;
+      try {
+        const { duplicate } = await temporal.startRun(input, Date.now() + share);
+        // "Already started" after an unanswered attempt of this very request is that attempt's start. (With a
+        // delivery key, an earlier delivery may have started it instead: the answer is then 202, not 200, for
+        // the same run.)
+        return duplicate && !unanswered;
+      } catch (error) {
+        const pause = attempt * START_BACKOFF_MS;
+        if (
+          !(error instanceof UnavailableError) ||
+          attempt >= START_ATTEMPTS ||
+          deadline - Date.now() - pause < MIN_START_ATTEMPT_MS
+        ) {
+          throw error;
+        }
+        unanswered = true;
+        await sleep(pause);
+      }
+    }
   }
 
   /** Starts a run of `workflow`'s current version. A delivery key makes the run id deterministic. */
