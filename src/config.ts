@@ -38,6 +38,80 @@ const secretsKey = z.preprocess(
     .optional(),
 );
 
+/** Random bytes HS256 access tokens need (RFC 7518 §3.2: a key at least as long as the hash output). */
+const JWT_SECRET_MIN_BYTES = 32;
+const JWT_SECRET_HINT = 'Generate one with `openssl rand -base64 32`';
+
+/**
+ * Why `value` cannot be a JWT secret, or undefined. The bound is on what the value can carry, in bytes: hex carries 4
+ * bits a character and base64 6, so 32 hex characters (which pass a "32 characters" rule) are only 128 bits. Other
+ * text counts byte for byte. Values that are obviously not random (one character repeated, a short pattern
+ * repeated, too few distinct characters) are refused whatever their length.
+ */
+function jwtSecretProblem(value: string): string | undefined {
+  const problem = (detail: string) =>
+    `must carry at least 256 bits (${JWT_SECRET_MIN_BYTES} random bytes); ${detail}. ${JWT_SECRET_HINT}`;
+  let minDistinct = 16;
+  if (/^[0-9a-f]+$/i.test(value)) {
+    const bytes = Math.floor(value.length / 2);
+    if (bytes < JWT_SECRET_MIN_BYTES)
+      return problem(`as hex, its ${value.length} characters are ${bytes} bytes`);
+    minDistinct = 8; // hex has 16 symbols only
+  } else if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(value)) {
+    const bytes = Math.floor((value.replace(/=+$/, '').length * 6) / 8);
+    if (bytes < JWT_SECRET_MIN_BYTES) {
+      return problem(`as base64, its ${value.length} characters are ${bytes} bytes`);
+    }
+  } else {
+    const bytes = Buffer.byteLength(value, 'utf8');
+    if (bytes < JWT_SECRET_MIN_BYTES) return problem(`it is ${bytes} bytes long`);
+  }
+  const distinct = new Set(value).size;
+  if (distinct === 1) return problem('it is one character repeated');
+  if ((value + value).indexOf(value, 1) < value.length) return problem('it is a short pattern repeated');
+  if (distinct < minDistinct)
+    return problem(`it has only ${distinct} distinct characters, too few to be random`);
+  return undefined;
+}
+
+/**
+ * TRUST_PROXY: whom to believe about the client's address (X-Forwarded-For). `false` (default): nobody, the socket's
+ * peer is the client; a hop count: that many proxies in front, whatever their address; otherwise proxy addresses or
+ * CIDRs, or proxy-addr's names `loopback`, `linklocal`, `uniquelocal`.
+ */
+const TRUST_PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+const trustProxy = z.preprocess(
+  emptyAsUndefined,
+  z
+    .string()
+    .default('false')
+    .transform((value, ctx): false | number | string[] => {
+      const text = value.trim();
+      if (text === 'false' || text === '0') return false;
+      if (/^\d+$/.test(text)) return Number(text);
+      if (text === 'true') {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'trusting every proxy lets any client pick its address through X-Forwarded-For: give the number of ' +
+            'proxies in front (e.g. 1) or their addresses (e.g. 10.0.0.0/8, or loopback)',
+        });
+        return z.NEVER;
+      }
+      const entries = text.split(/[\s,]+/).filter((entry) => entry !== '');
+      try {
+        parseCidrList(entries.filter((entry) => !TRUST_PROXY_RANGE_NAMES.has(entry)));
+      } catch (error) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${(error as Error).message}. It takes "false", a hop count such as 1, or proxy addresses/CIDRs`,
+        });
+        return z.NEVER;
+      }
+      return entries;
+    }),
+);
+
 const envFields = z.object({
   NODE_ENV: z.preprocess(
     emptyAsUndefined,
@@ -51,6 +125,7 @@ const envFields = z.object({
   PORT: port(3000),
   PUBLIC_URL: url,
   SHUTDOWN_GRACE_MS: positiveInt(10_000),
+  TRUST_PROXY: trustProxy,
 
   DATABASE_URL: z.preprocess(
     emptyAsUndefined,
@@ -73,12 +148,23 @@ const envFields = z.object({
   TEMPORAL_WORKFLOW_BUNDLE: optionalString,
   SCHEDULE_RECONCILE_INTERVAL_MS: positiveInt(60_000),
 
-  JWT_SECRET: z.preprocess(emptyAsUndefined, z.string().min(32, 'must be at least 32 characters').optional()),
+  JWT_SECRET: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .superRefine((value, ctx) => {
+        const problem = jwtSecretProblem(value);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
+  ),
   JWT_EXPIRES_IN_SECONDS: positiveInt(3600),
 
   SECRETS_ENCRYPTION_KEY: secretsKey,
 
   RESEND_API_KEY: optionalString,
+  /** Unset: `resend` when RESEND_API_KEY is set, else `console` (refused in production unless chosen explicitly). */
+  EMAIL_TRANSPORT: z.preprocess(emptyAsUndefined, z.enum(['resend', 'console']).optional()),
   RESEND_BASE_URL: url,
   EMAIL_FROM: z.preprocess(
     emptyAsUndefined,
@@ -124,7 +210,29 @@ export const envSchema = envFields.check(
       'and kept (secrets stored under one key cannot be read with another)',
     when: (payload) => !payload.issues.some((issue) => issue.path?.[0] === 'SECRETS_ENCRYPTION_KEY'),
   }),
+  // In production the console transport "sends" by writing recipients and contents to the log, and every run
+  // completes as if delivered: only an operator who asks for it gets it.
+  z.refine(
+    (env) =>
+      env.NODE_ENV !== 'production' || env.EMAIL_TRANSPORT !== undefined || env.RESEND_API_KEY !== undefined,
+    {
+      path: ['RESEND_API_KEY'],
+      message:
+        'required when NODE_ENV=production, so that emails are delivered through Resend. To print them to the log ' +
+        'instead (nothing is delivered; recipients and contents go to the log), set EMAIL_TRANSPORT=console',
+      when: (payload) => !hasIssueFor(payload.issues, ['NODE_ENV', 'EMAIL_TRANSPORT', 'RESEND_API_KEY']),
+    },
+  ),
+  z.refine((env) => env.EMAIL_TRANSPORT !== 'resend' || env.RESEND_API_KEY !== undefined, {
+    path: ['RESEND_API_KEY'],
+    message: 'required with EMAIL_TRANSPORT=resend',
+    when: (payload) => !hasIssueFor(payload.issues, ['EMAIL_TRANSPORT', 'RESEND_API_KEY']),
+  }),
 );
+
+function hasIssueFor(issues: readonly { path?: readonly PropertyKey[] }[], keys: readonly string[]): boolean {
+  return issues.some((issue) => keys.includes(issue.path?.[0] as string));
+}
 
 export type Env = z.input<typeof envSchema>;
 
@@ -150,6 +258,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       port: e.PORT,
       publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
       shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+      /**
+       * Who may set the client address through X-Forwarded-For (the per-IP limits key on it): false = nobody, a
+       * number = that many proxies in front, a list = proxies at these addresses/CIDRs.
+       */
+      trustProxy: e.TRUST_PROXY,
     },
     db: {
       url: e.DATABASE_URL,
@@ -184,6 +297,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         : undefined,
     },
     email: {
+      /** Explicit EMAIL_TRANSPORT, else Resend when it has a key; the schema refuses console in production by default. */
+      transport: e.EMAIL_TRANSPORT ?? (e.RESEND_API_KEY !== undefined ? 'resend' : 'console'),
       resendApiKey: e.RESEND_API_KEY,
       resendBaseUrl: e.RESEND_BASE_URL,
       from: e.EMAIL_FROM,

@@ -82,7 +82,7 @@ try {
       `  API docs     ${base}/docs`,
       `  Readiness    ${base}/readyz`,
       `  Temporal UI  ${config.temporal.uiUrl}/namespaces/${config.temporal.namespace}/workflows`,
-      `  Email        ${config.email.resendApiKey ? 'sent through Resend' : 'printed here (console transport; set RESEND_API_KEY to send)'}`,
+      `  Email        ${config.email.transport === 'resend' ? 'sent through Resend' : 'printed here (console transport; set RESEND_API_KEY to send)'}`,
       'Press Ctrl-C to stop.',
       '',
     ].join('\n'),

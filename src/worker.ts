@@ -24,7 +24,7 @@ try {
   const worker = await startWorker(config, temporalAddress, activities);
   console.log(
     `worker polling task queue "${config.temporal.taskQueue}" on ${temporalAddress} (namespace ${config.temporal.namespace}); ` +
-      `email transport: ${config.email.resendApiKey ? 'Resend' : 'console (no RESEND_API_KEY)'}`,
+      `email transport: ${config.email.transport === 'resend' ? 'Resend' : 'console (emails are printed, not sent)'}`,
   );
   onShutdownSignal(async (signal) => {
     console.log(`${signal}: worker finishing in-flight activities (up to ${config.http.shutdownGraceMs} ms)`);

@@ -60,8 +60,9 @@ export function createResendTransport(
 }
 
 /**
- * The embedded default when no RESEND_API_KEY is set: every email is printed, loudly, instead of sent, so the
- * whole product works on a fresh machine and nobody mistakes it for delivery.
+ * The embedded default when no RESEND_API_KEY is set (outside production; there only with EMAIL_TRANSPORT=console):
+ * every email is printed, loudly, instead of sent, so the whole product works on a fresh machine and nobody mistakes
+ * it for delivery.
  */
 export function createConsoleTransport(
   write: (text: string) => void = (text) => process.stdout.write(text),
@@ -90,6 +91,20 @@ export function createConsoleTransport(
   };
 }
 
-export function createEmailTransport(email: Config['email']): EmailTransport {
-  return email.resendApiKey ? createResendTransport(email) : createConsoleTransport();
+/** The transport config chose (EMAIL_TRANSPORT, or by default Resend when it has a key, else the console). */
+export function createEmailTransport(
+  email: Pick<Config['email'], 'transport' | 'resendApiKey' | 'resendBaseUrl'>,
+): EmailTransport {
+  switch (email.transport) {
+    case 'resend':
+      // loadConfig refuses EMAIL_TRANSPORT=resend without a key; without one the SDK would read the environment.
+      if (!email.resendApiKey) throw new Error('EMAIL_TRANSPORT=resend needs RESEND_API_KEY');
+      return createResendTransport(email);
+    case 'console':
+      return createConsoleTransport();
+    default: {
+      const unknown: never = email.transport;
+      throw new Error(`unknown email transport ${JSON.stringify(unknown)}`);
+    }
+  }
 }

@@ -13,7 +13,7 @@ export interface ActivityDeps {
   config: Pick<Config, 'email' | 'httpStep'>;
   /** Decrypts the account secrets an http step names (the worker reads them from PostgreSQL). */
   secrets: Pick<SecretResolver, 'resolveSecrets'>;
-  /** Default: Resend when RESEND_API_KEY is set, else the console. */
+  /** Default: the one config.email.transport names (EMAIL_TRANSPORT; Resend when RESEND_API_KEY is set). */
   transport?: EmailTransport;
   /** Default: an SSRF-guarded requester honouring HTTP_ALLOWED_PRIVATE_NETWORKS. */
   requester?: Pick<HttpRequester, 'request'>;

@@ -55,8 +55,7 @@ export async function buildApp(deps: AppDeps) {
     logger: deps.logger ?? false,
     genReqId: () => crypto.randomUUID(),
     requestIdHeader: false,
-    // Behind a proxy (compose, a load balancer) the client's address comes from X-Forwarded-For.
-    trustProxy: true,
+    trustProxy: trustProxyOption(config.http.trustProxy),
     bodyLimit: config.limits.apiMaxBodyBytes,
     frameworkErrors: frameworkErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
@@ -90,7 +89,8 @@ export async function buildApp(deps: AppDeps) {
     'JWT_SECRET',
     'The API signs access tokens with it.',
   );
-  await app.register(authPlugin, { auth: { ...config.auth, jwtSecret } });
+  const users = createUserRepo(deps.db.db);
+  await app.register(authPlugin, { auth: { ...config.auth, jwtSecret }, users });
   const secretsKey = requireSetting(
     config.secrets.encryptionKey,
     'SECRETS_ENCRYPTION_KEY',
@@ -98,7 +98,6 @@ export async function buildApp(deps: AppDeps) {
   );
 
   // Services are built once here, bottom-up, and handed to the route plugins that call them.
-  const users = createUserRepo(deps.db.db);
   const workflowRepo = createWorkflowRepo(deps.db.db);
   const temporal = createTemporalAdapter({
     client: deps.temporal.client,
@@ -125,7 +124,11 @@ export async function buildApp(deps: AppDeps) {
   const secrets = createSecretService({ secrets: createSecretRepo(deps.db.db), key: secretsKey });
 
   await app.register(healthRoutes, {
-    health: createHealthService({ db: deps.db, temporal }),
+    health: createHealthService({
+      db: deps.db,
+      temporal,
+      log: (dependency, error) => app.log.warn({ err: error, dependency }, 'readiness check failed'),
+    }),
   });
   await app.register(
     async (v1) => {
@@ -170,3 +173,14 @@ export async function buildApp(deps: AppDeps) {
 }
 
 export type App = Awaited<ReturnType<typeof buildApp>>;
+
+/**
+ * TRUST_PROXY as Fastify's option. Only the listed proxies (or, with a hop count, that many hops) may say who the
+ * client is through X-Forwarded-For; by default nobody may, so a caller cannot choose the address the per-IP limits
+ * count. Fastify 5 ignores a numeric hop count (it cannot tell a proxy from a direct client), so a hop count becomes
+ * the equivalent trust function: it is for an API that can only be reached through its proxies.
+ */
+function trustProxyOption(trustProxy: Config['http']['trustProxy']): FastifyServerOptions['trustProxy'] {
+  if (typeof trustProxy === 'number') return (_address: string, hop: number) => hop < trustProxy;
+  return trustProxy;
+}

@@ -13,7 +13,7 @@ try {
   requireSetting(
     config.auth.jwtSecret,
     'JWT_SECRET',
-    'Set it to 32 or more random characters (openssl rand -hex 32).',
+    'Set it to 32 or more random bytes, e.g. the output of `openssl rand -base64 32`.',
   );
   const api = await startApi(config, temporalAddress, { level: config.logLevel });
   onShutdownSignal(async (signal) => {

@@ -1,10 +1,9 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { eq } from 'drizzle-orm';
-import type { LightMyRequestResponse } from 'fastify';
+import { sql } from 'drizzle-orm';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApp, type App } from '../../src/api/app.js';
-import { users } from '../../src/db/schema.js';
 import { testConfig } from '../helpers/config.js';
 import { openMigratedDb, type TestDriver } from '../helpers/database.js';
 
@@ -200,10 +199,39 @@ describe.each<TestDriver>(['postgres', 'pglite'])('auth on %s', (driver) => {
     expectError(await me(`Bearer ${otherIssuer}`), 401, 'UNAUTHORIZED');
   });
 
-  it('answers a valid token for a deleted account with 401 UNAUTHORIZED', async () => {
+  it('answers a valid token for a deleted account with 401 UNAUTHORIZED on every /v1 route, never a 500', async () => {
     const { user, token } = await register();
-    await db.db.delete(users).where(eq(users.id, user.id));
-    expectError(await me(`Bearer ${token}`), 401, 'UNAUTHORIZED');
+    const authorization = `Bearer ${token}`;
+    // The control: the token works while the account exists.
+    expect((await me(authorization)).statusCode).toBe(200);
+    await db.db.execute(sql`delete from users where id = ${user.id}`);
+
+    const calls: [string, InjectOptions][] = [
+      ['GET /v1/me', { method: 'GET', url: '/v1/me' }],
+      [
+        'POST /v1/workflows',
+        {
+          method: 'POST',
+          url: '/v1/workflows',
+          payload: {
+            name: 'Orphan',
+            steps: [
+              { id: 'mail', type: 'email', params: { to: 'a@example.com', subject: 'Hi', text: 'Hi' } },
+            ],
+          },
+        },
+      ],
+      ['GET /v1/workflows', { method: 'GET', url: '/v1/workflows' }],
+      ['PUT /v1/secrets/X', { method: 'PUT', url: '/v1/secrets/X', payload: { value: 'v' } }],
+      ['GET /v1/secrets', { method: 'GET', url: '/v1/secrets' }],
+      ['GET /v1/runs/:runId', { method: 'GET', url: `/v1/runs/${randomUUID()}` }],
+    ];
+    for (const [route, options] of calls) {
+      const response = await app.inject({ ...options, headers: { authorization } });
+      expect(response.statusCode, `${route}: ${response.body}`).toBe(401);
+      const body = expectError(response, 401, 'UNAUTHORIZED');
+      expect(body.error.message, route).toContain('no longer exists');
+    }
   });
 
   it('limits sign-in attempts per email, from any address, with 429 RATE_LIMITED and Retry-After', async () => {

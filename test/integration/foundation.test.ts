@@ -55,7 +55,7 @@ describe.each<TestDriver>(['postgres', 'pglite'])('database and readiness on %s'
     await app.close();
   });
 
-  it('answers 503 from /readyz, naming Temporal, when Temporal cannot be reached', async () => {
+  it('answers 503 from /readyz, naming Temporal but not why, when Temporal cannot be reached', async () => {
     const unreachable = Connection.lazy({ address: '127.0.0.1:1', connectTimeout: 500 });
     const app = await buildApp({
       config: testConfig(),
@@ -65,10 +65,15 @@ describe.each<TestDriver>(['postgres', 'pglite'])('database and readiness on %s'
     const ready = await app.inject({ method: 'GET', url: '/readyz' });
     expect(ready.statusCode).toBe(503);
     expect(ready.headers['retry-after']).toBeDefined();
-    expect(ready.json()).toMatchObject({
+    // Anonymous callers learn up or down per dependency, not the failure's text (addresses, driver messages).
+    expect(ready.json()).toEqual({
       ready: false,
-      checks: { postgres: { ok: true }, temporal: { ok: false } },
+      checks: {
+        postgres: { ok: true, latencyMs: expect.any(Number) as number },
+        temporal: { ok: false, latencyMs: expect.any(Number) as number },
+      },
     });
+    expect(ready.body).not.toContain('127.0.0.1');
     await app.close();
   });
 });

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { createEmailTransport } from '../../src/activities/email-transport.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 
 describe('loadConfig', () => {
@@ -77,9 +78,10 @@ describe('loadConfig', () => {
   });
 
   it('requires SECRETS_ENCRYPTION_KEY in production, once, alongside the other bad keys', () => {
+    // With an email provider, so that the secrets key is the only production requirement in question.
     const problemsOf = (env: Record<string, string>) => {
       try {
-        loadConfig(env);
+        loadConfig({ RESEND_API_KEY: 're_123', ...env });
         return [];
       } catch (error) {
         expect(error).toBeInstanceOf(ConfigError);
@@ -100,5 +102,159 @@ describe('loadConfig', () => {
     const key = randomBytes(32).toString('base64');
     expect(problemsOf({ NODE_ENV: 'production', SECRETS_ENCRYPTION_KEY: key })).toEqual([]);
     expect(loadConfig({ NODE_ENV: 'development' }).secrets.encryptionKey).toBeUndefined();
+  });
+});
+
+describe('JWT_SECRET', () => {
+  const problemOf = (secret: string) => {
+    try {
+      loadConfig({ JWT_SECRET: secret });
+      return undefined;
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      const problems = (error as ConfigError).problems;
+      expect(problems).toHaveLength(1);
+      return problems[0];
+    }
+  };
+
+  it('accepts 32 random bytes as hex, base64 or base64url, and long random text', () => {
+    const bytes = randomBytes(32);
+    for (const secret of [
+      bytes.toString('hex'),
+      bytes.toString('base64'),
+      bytes.toString('base64url'),
+      randomBytes(48).toString('base64'), // docker-compose.yml's `openssl rand -base64 48`
+      'Tr0ub4dor&3-xK9!mQz#Lp2$wVb7^nRe', // 32 bytes of varied text
+    ]) {
+      expect(problemOf(secret), secret).toBeUndefined();
+      expect(loadConfig({ JWT_SECRET: secret }).auth.jwtSecret).toBe(secret);
+    }
+  });
+
+  it('counts the bytes an encoding carries, not its characters', () => {
+    // Each of these is 32 characters or more, which the old "32 characters" rule let through.
+    expect(problemOf(randomBytes(16).toString('hex'))).toMatch(
+      /^JWT_SECRET: must carry at least 256 bits .*as hex, its 32 characters are 16 bytes/,
+    );
+    expect(problemOf(randomBytes(31).toString('hex'))).toMatch(/62 characters are 31 bytes/);
+    expect(problemOf(randomBytes(24).toString('base64'))).toMatch(
+      /as base64, its 32 characters are 24 bytes/,
+    );
+    expect(problemOf(randomBytes(31).toString('base64url'))).toMatch(/as base64, .* are 31 bytes/);
+    // Text counts in UTF-8 bytes.
+    expect(problemOf('Tr0ub4dor&3-xK9!mQz#Lp2$wVb7^nR')).toMatch(/it is 31 bytes long/);
+  });
+
+  it('refuses values that are obviously not random, whatever their length', () => {
+    expect(problemOf('a'.repeat(64))).toMatch(/one character repeated/);
+    expect(problemOf('0'.repeat(64))).toMatch(/one character repeated/);
+    expect(problemOf('!'.repeat(40))).toMatch(/one character repeated/);
+    expect(problemOf('é'.repeat(16))).toMatch(/one character repeated/);
+    expect(problemOf('abcdefghijklmnopq'.repeat(3))).toMatch(/short pattern repeated/);
+    expect(problemOf('correct horse battery staple!!!!')).toMatch(/only 14 distinct characters/);
+    // 64 hex characters drawn from four symbols: long enough, but 128 bits at most.
+    expect(
+      problemOf(
+        randomBytes(32)
+          .toString('hex')
+          .replace(/[4-9a-f]/g, '0'),
+      ),
+    ).toMatch(/only [1-4] distinct characters/);
+  });
+
+  it('says how to generate a good one', () => {
+    for (const secret of ['short', randomBytes(16).toString('hex'), 'x'.repeat(64)]) {
+      expect(problemOf(secret)).toMatch(/^JWT_SECRET: .*openssl rand -base64 32/);
+    }
+  });
+});
+
+describe('TRUST_PROXY', () => {
+  it('trusts no proxy by default', () => {
+    expect(loadConfig({}).http.trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '' }).http.trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).http.trustProxy).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: '0' }).http.trustProxy).toBe(false);
+  });
+
+  it('reads a hop count or a list of proxy addresses and CIDRs', () => {
+    expect(loadConfig({ TRUST_PROXY: '1' }).http.trustProxy).toBe(1);
+    expect(loadConfig({ TRUST_PROXY: '2' }).http.trustProxy).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.10 fd00::/8,loopback' }).http.trustProxy).toEqual(
+      ['10.0.0.0/8', '192.168.1.10', 'fd00::/8', 'loopback'],
+    );
+  });
+
+  it('refuses "true" (anyone could pick their address) and entries that are not addresses', () => {
+    expect(() => loadConfig({ TRUST_PROXY: 'true' })).toThrow(/TRUST_PROXY: trusting every proxy/);
+    expect(() => loadConfig({ TRUST_PROXY: 'proxy.internal' })).toThrow(/TRUST_PROXY: "proxy.internal"/);
+    expect(() => loadConfig({ TRUST_PROXY: '10.0.0.0/40' })).toThrow(/TRUST_PROXY: "10.0.0.0\/40"/);
+  });
+});
+
+describe('EMAIL_TRANSPORT', () => {
+  const production = () => ({
+    NODE_ENV: 'production',
+    SECRETS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+  });
+
+  it('defaults to Resend when RESEND_API_KEY is set, else to the console outside production', () => {
+    expect(loadConfig({ RESEND_API_KEY: 're_123' }).email.transport).toBe('resend');
+    expect(loadConfig({}).email.transport).toBe('console');
+    expect(loadConfig({ NODE_ENV: 'test' }).email.transport).toBe('console');
+    expect(loadConfig({ ...production(), RESEND_API_KEY: 're_123' }).email.transport).toBe('resend');
+  });
+
+  it('refuses production without RESEND_API_KEY unless EMAIL_TRANSPORT=console is chosen', () => {
+    let caught: unknown;
+    try {
+      loadConfig({ ...production(), RESEND_API_KEY: '' });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const problems = (caught as ConfigError).problems;
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^RESEND_API_KEY: required when NODE_ENV=production/);
+    expect(problems[0]).toContain('EMAIL_TRANSPORT=console');
+
+    expect(loadConfig({ ...production(), EMAIL_TRANSPORT: 'console' }).email.transport).toBe('console');
+  });
+
+  it('builds the transport it names', () => {
+    expect(createEmailTransport(loadConfig({ RESEND_API_KEY: 're_123' }).email).name).toBe('resend');
+    expect(createEmailTransport(loadConfig({}).email).name).toBe('console');
+    expect(
+      createEmailTransport(loadConfig({ RESEND_API_KEY: 're_123', EMAIL_TRANSPORT: 'console' }).email).name,
+    ).toBe('console');
+    expect(createEmailTransport(loadConfig({ ...production(), EMAIL_TRANSPORT: 'console' }).email).name).toBe(
+      'console',
+    );
+  });
+
+  it('takes an explicit choice and refuses resend without a key or an unknown transport', () => {
+    expect(loadConfig({ RESEND_API_KEY: 're_123', EMAIL_TRANSPORT: 'console' }).email.transport).toBe(
+      'console',
+    );
+    expect(() => loadConfig({ EMAIL_TRANSPORT: 'resend' })).toThrow(
+      /RESEND_API_KEY: required with EMAIL_TRANSPORT=resend/,
+    );
+    expect(() => loadConfig({ EMAIL_TRANSPORT: 'smtp' })).toThrow(/EMAIL_TRANSPORT/);
+  });
+
+  it('reports the missing provider together with the other bad keys', () => {
+    let caught: unknown;
+    try {
+      loadConfig({ NODE_ENV: 'production', PORT: 'eighty' });
+    } catch (error) {
+      caught = error;
+    }
+    const problems = (caught as ConfigError).problems;
+    expect(problems.map((problem) => problem.split(':')[0]).sort()).toEqual([
+      'PORT',
+      'RESEND_API_KEY',
+      'SECRETS_ENCRYPTION_KEY',
+    ]);
   });
 });

@@ -1,10 +1,10 @@
 import type { DbHandle } from '../../db/client.js';
 import type { TemporalAdapter } from '../../temporal/adapter.js';
 
+/** What anyone may learn about a dependency: up or not. Why it is not goes to the log only. */
 export interface DependencyStatus {
   ok: boolean;
   latencyMs: number;
-  error?: string;
 }
 
 export interface Readiness {
@@ -12,18 +12,30 @@ export interface Readiness {
   checks: { postgres: DependencyStatus; temporal: DependencyStatus };
 }
 
-/** Readiness = PostgreSQL and Temporal both answer within a short timeout. */
+/**
+ * Readiness = PostgreSQL and Temporal both answer within a short timeout. The endpoint is anonymous, so a failure's
+ * text (addresses, driver messages) is logged, never answered.
+ */
 export function createHealthService(deps: {
   db: Pick<DbHandle, 'ping'>;
   temporal: Pick<TemporalAdapter, 'ping'>;
+  log: (dependency: 'postgres' | 'temporal', error: unknown) => void;
   timeoutMs?: number;
 }) {
   const timeoutMs = deps.timeoutMs ?? 2000;
   return {
     async readiness(): Promise<Readiness> {
       const [postgres, temporal] = await Promise.all([
-        probe(() => deps.db.ping(), timeoutMs),
-        probe(() => deps.temporal.ping(), timeoutMs),
+        probe(
+          () => deps.db.ping(),
+          timeoutMs,
+          (error) => deps.log('postgres', error),
+        ),
+        probe(
+          () => deps.temporal.ping(),
+          timeoutMs,
+          (error) => deps.log('temporal', error),
+        ),
       ]);
       return { ready: postgres.ok && temporal.ok, checks: { postgres, temporal } };
     },
@@ -32,7 +44,11 @@ export function createHealthService(deps: {
 
 export type HealthService = ReturnType<typeof createHealthService>;
 
-async function probe(check: () => Promise<unknown>, timeoutMs: number): Promise<DependencyStatus> {
+async function probe(
+  check: () => Promise<unknown>,
+  timeoutMs: number,
+  log: (error: unknown) => void,
+): Promise<DependencyStatus> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -44,11 +60,8 @@ async function probe(check: () => Promise<unknown>, timeoutMs: number): Promise<
     ]);
     return { ok: true, latencyMs: Math.round(performance.now() - started) };
   } catch (error) {
-    return {
-      ok: false,
-      latencyMs: Math.round(performance.now() - started),
-      error: error instanceof Error ? error.message.split('\n')[0] : String(error),
-    };
+    log(error);
+    return { ok: false, latencyMs: Math.round(performance.now() - started) };
   } finally {
     clearTimeout(timer);
   }

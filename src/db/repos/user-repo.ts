@@ -32,6 +32,13 @@ export function createUserRepo(db: Db) {
       return user;
     },
 
+    /** Whether the account still exists: one primary-key lookup, made for every authenticated request. */
+    async exists(id: string): Promise<boolean> {
+      if (!UUID.test(id)) return false;
+      const [row] = await db.select({ id: users.id }).from(users).where(eq(users.id, id)).limit(1);
+      return row !== undefined;
+    },
+
     /** Throws ConflictError EMAIL_TAKEN when the email is already registered (also under a concurrent insert). */
     async create(input: { email: string; passwordHash: string }): Promise<User> {
       try {
