@@ -2,9 +2,9 @@
 //   [-- --node-options='--max-semi-space-size=8']`
 //
 // Starts everything it measures on this machine (a fresh PostgreSQL database, an in-memory Temporal dev server,
-// the real API and worker entrypoints, a fake Resend that accepts instantly), measures the ceilings and Hookflow
-// in one run, prints a readable table on stderr and one JSON document on stdout. Loopback only; every phase is
-// bounded in time and the whole run has a deadline.
+// the real API and worker entrypoints, a fake Resend that accepts instantly, a local HTTP target for the http step),
+// measures the ceilings and Hookflow in one run, prints a readable table on stderr and one JSON document on stdout.
+// Loopback only; every phase is bounded in time and the whole run has a deadline.
 import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,11 +23,14 @@ import { HOOKFLOW_OWNER_ID, HOOKFLOW_WORKFLOW_ID } from '../src/temporal/search-
 import { workflowsPath } from '../src/temporal/worker.js';
 import { RUN_STEPS_WORKFLOW_TYPE } from '../src/workflows/names.js';
 import { createTestDatabase } from '../test/helpers/database.js';
-import { startFakeResend, type FakeResend } from '../test/helpers/fake-resend.js';
+import { startFakeResend } from '../test/helpers/fake-resend.js';
+import { startHttpTarget } from '../test/helpers/http-target.js';
 import { spawnBenchChild, stopChild, waitForOutput } from './lib/children.js';
+import { createArrivalWatcher, createWebhookDriver, measureEndToEnd } from './lib/end-to-end.js';
 import {
   closedLoop,
   httpLoad,
+  ratio,
   round,
   summarizeLatencies,
   type LatencySummary,
@@ -36,7 +39,16 @@ import {
 import { childPids, startCpuAccount, type CpuAccount } from './lib/cpu.js';
 import { createMemorySampler } from './lib/memory.js';
 import { renderTable } from './lib/report.js';
-import { BENCH_LIMITS, BENCH_PASSWORD, seedAccount, startApi, startWorker } from './lib/stack.js';
+import {
+  BENCH_HTTP_STEP_ENV,
+  BENCH_LIMITS,
+  BENCH_PASSWORD,
+  httpStepWorkflow,
+  seedAccount,
+  seqOfHttpStepBody,
+  startApi,
+  startWorker,
+} from './lib/stack.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -85,6 +97,11 @@ const profile = flags.quick
 const INTAKE_LEVELS = [1, 16, 64] as const;
 /** In-flight runs of the end-to-end and one-activity ceiling loops: enough to keep the worker saturated. */
 const E2E_CONCURRENCY = 64;
+/** The end-to-end closed loops (email and http step alike): one run in flight, then the saturating level. */
+const e2eLevels = [
+  { concurrency: 1, durationS: profile.e2eC1S },
+  { concurrency: E2E_CONCURRENCY, durationS: profile.e2eS },
+];
 const LOGIN_CONCURRENCY = 4;
 const logLevel = flags['log-level'];
 const nodeOptions = flags['node-options'];
@@ -128,47 +145,6 @@ function commitInfo(): string {
   } catch {
     return 'unknown';
   }
-}
-
-const ratio = (value: number, ceiling: number) => (ceiling > 0 ? round(value / ceiling, 3) : null);
-
-/** Watches the fake's accepted emails and resolves the bench's waiters by the run's sequence number. */
-function createEmailWatcher(resend: FakeResend) {
-  const arrivals = new Map<number, number>();
-  const waiters = new Map<number, () => void>();
-  let seen = 0;
-  const scan = () => {
-    const emails = resend.emails;
-    for (; seen < emails.length; seen++) {
-      const email = emails[seen];
-      const seq = Number(/^bench (\d+)$/.exec(email?.subject ?? '')?.[1]);
-      if (!email || !Number.isInteger(seq)) continue;
-      arrivals.set(seq, email.receivedAt);
-      waiters.get(seq)?.();
-      waiters.delete(seq);
-    }
-  };
-  const timer = setInterval(scan, 5);
-  return {
-    arrivals,
-    /** Resolves with the email's arrival time (epoch ms); rejects after `timeoutMs`. */
-    waitFor(seq: number, timeoutMs: number): Promise<number> {
-      scan();
-      const known = arrivals.get(seq);
-      if (known !== undefined) return Promise.resolve(known);
-      return new Promise((resolve, reject) => {
-        const timeout = setTimeout(() => {
-          waiters.delete(seq);
-          reject(new Error(`no email for run ${seq} within ${timeoutMs} ms`));
-        }, timeoutMs);
-        waiters.set(seq, () => {
-          clearTimeout(timeout);
-          resolve(arrivals.get(seq) ?? Date.now());
-        });
-      });
-    },
-    stop: () => clearInterval(timer),
-  };
 }
 
 /** argon2id verify time of a real stored hash (same parameters as the API's), then login over HTTP. */
@@ -317,6 +293,8 @@ async function main() {
   cleanups.push(() => database.drop());
   const resend = await startFakeResend();
   cleanups.push(() => resend.close());
+  const httpTarget = await startHttpTarget();
+  cleanups.push(() => httpTarget.close());
   const runTag = randomBytes(4).toString('hex');
 
   // --- 1. ceilings ---------------------------------------------------------------------------------------------------
@@ -484,21 +462,28 @@ async function main() {
     });
   }
 
-  // --- 3. end to end: webhook → worker → email accepted by the fake Resend ------------------------------------------
-  const { endToEnd, burst } = await withTemporal(cliPath, async (address, _, temporalPid) => {
-    log('end to end: API and worker on one task queue, emails through the Resend SDK to the fake');
-    const taskQueue = `bench-e2e-${runTag}`;
+  /**
+   * The API and worker of an end-to-end phase, on one task queue of the phase's fresh Temporal, with their memory
+   * tracked under labels that end in `suffix`; stop() lets in-flight work settle, records memory and stops both.
+   */
+  const startEndToEndStack = async (
+    address: string,
+    temporalPid: number | undefined,
+    { taskQueue, suffix = '' }: { taskQueue: string; suffix?: string },
+  ) => {
+    const labels = { api: `api${suffix}`, worker: `worker${suffix}`, sum: `api+worker${suffix}` };
     const api = await startApi({
       databaseUrl: database.url,
       temporalAddress: address,
       taskQueue,
       logLevel,
-      name: 'api',
+      name: labels.api,
       extraEnv,
       dist: flags.dist,
     });
     cleanups.push(() => stopChild(api.process));
     const worker = await startWorker({
+      databaseUrl: database.url,
       temporalAddress: address,
       taskQueue,
       workflowBundlePath: hookflowBundle,
@@ -508,76 +493,58 @@ async function main() {
       dist: flags.dist,
     });
     cleanups.push(() => stopChild(worker));
-    memory.track('api', api.process.child.pid);
-    memory.track('worker', worker.child.pid);
-    memory.trackSum('api+worker', ['api', 'worker']);
-    const e2eProcesses = { api: api.process.child.pid, worker: worker.child.pid, temporal: temporalPid };
-    const account = await seedAccount(api.baseUrl, 1);
-    const hookUrl = `${api.baseUrl}/hooks/${account.tokens[0]}`;
-    const watcher = createEmailWatcher(resend);
+    memory.track(labels.api, api.process.child.pid);
+    memory.track(labels.worker, worker.child.pid);
+    memory.trackSum(labels.sum, [labels.api, labels.worker]);
+    return {
+      baseUrl: api.baseUrl,
+      processes: { api: api.process.child.pid, worker: worker.child.pid, temporal: temporalPid },
+      async stop() {
+        await sleep(2000);
+        memory.markAfter(labels.api);
+        memory.markAfter(labels.worker);
+        await stopChild(api.process);
+        await stopChild(worker);
+      },
+    };
+  };
+
+  // --- 3. end to end: webhook → worker → email accepted by the fake Resend ------------------------------------------
+  const { endToEnd, burst } = await withTemporal(cliPath, async (address, _, temporalPid) => {
+    log('end to end: API and worker on one task queue, emails through the Resend SDK to the fake');
+    const stack = await startEndToEndStack(address, temporalPid, { taskQueue: `bench-e2e-${runTag}` });
+    const account = await seedAccount(stack.baseUrl, 1);
+    const watcher = createArrivalWatcher(
+      () => resend.emails,
+      (email) => ({ seq: Number(/^bench (\d+)$/.exec(email.subject)?.[1]), at: email.receivedAt }),
+    );
     cleanups.push(() => Promise.resolve(watcher.stop()));
-
-    let nextSeq = 1;
-    const sentAt = new Map<number, number>();
-    const deliver = async (seq: number) => {
-      sentAt.set(seq, Date.now());
-      const response = await fetch(hookUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ email: 'bench@example.com', name: 'Bench', seq }),
-      });
-      const text = await response.text();
-      if (response.status !== 202) throw new Error(`webhook answered ${response.status}: ${text}`);
-    };
-    const hitToEmail = (seqs: Iterable<number>) => {
-      const latencies: number[] = [];
-      for (const seq of seqs) {
-        const sent = sentAt.get(seq);
-        const arrived = watcher.arrivals.get(seq);
-        if (sent !== undefined && arrived !== undefined) latencies.push(arrived - sent);
-      }
-      return summarizeLatencies(latencies);
-    };
-
-    const endToEnd: Record<string, LoadResult & { ratioToRawOneActivity: number | null }> = {};
-    for (const concurrency of [1, E2E_CONCURRENCY]) {
-      log(`end to end, ${concurrency} run(s) in flight`);
-      const measured: number[] = [];
-      let cpu: CpuAccount | undefined;
-      const result = await closedLoop({
-        onMeasureStart: () => (cpu = startCpuAccount(e2eProcesses)),
-        concurrency,
-        durationMs: (concurrency === 1 ? profile.e2eC1S : profile.e2eS) * 1000,
-        warmupMs: profile.warmupS * 1000,
-        maxOps: 100_000,
-        op: async (_, isMeasured) => {
-          const seq = nextSeq++;
-          await deliver(seq);
-          await watcher.waitFor(seq, 30_000);
-          if (isMeasured) measured.push(seq);
-        },
-      });
-      // closedLoop's own latencies end at the watcher's notice; hit → email is taken from the fake's clock instead.
-      endToEnd[`c${concurrency}`] = {
-        ...result,
-        cpuCores: cpu?.stop(),
-        latencyMs: hitToEmail(measured),
-        ratioToRawOneActivity: ratio(result.perSecond, rawActivity[`c${concurrency}`]?.perSecond ?? 0),
-      };
-    }
+    const driver = createWebhookDriver(`${stack.baseUrl}/hooks/${account.tokens[0]}`, watcher);
+    const endToEnd = await measureEndToEnd({
+      driver,
+      levels: e2eLevels,
+      warmupS: profile.warmupS,
+      processes: stack.processes,
+      rawOneActivity: rawActivity,
+      log,
+      label: 'end to end',
+    });
 
     log(`end to end: a burst of ${profile.burstRuns} webhooks, then the backlog drains`);
-    const burstCpu = startCpuAccount(e2eProcesses);
-    const burstFirst = nextSeq;
+    const burstCpu = startCpuAccount(stack.processes);
+    const burstSeqs: number[] = [];
     const burstStart = Date.now();
     const burstIntake = await closedLoop({
       concurrency: E2E_CONCURRENCY,
       durationMs: profile.drainLimitS * 1000,
       maxOps: profile.burstRuns,
-      op: async () => deliver(nextSeq++),
+      op: async () => {
+        const seq = driver.nextSeq();
+        burstSeqs.push(seq);
+        await driver.deliver(seq);
+      },
     });
     const intakeEnd = Date.now();
-    const burstSeqs = Array.from({ length: nextSeq - burstFirst }, (_, i) => burstFirst + i);
     const drainDeadline = intakeEnd + profile.drainLimitS * 1000;
     while (Date.now() < drainDeadline && burstSeqs.some((seq) => !watcher.arrivals.has(seq))) await sleep(20);
     const arrivals = burstSeqs
@@ -595,30 +562,79 @@ async function main() {
       drainS: round((lastArrival - intakeEnd) / 1000),
       drainedWithinLimit: arrivals.length === burstSeqs.length,
       completedPerSecond: round(arrivals.length / Math.max(0.001, (lastArrival - burstStart) / 1000), 1),
-      hitToEmailMs: hitToEmail(burstSeqs),
+      hitToEmailMs: driver.hitToArrival(burstSeqs),
       cpuCores: burstCpu.stop(),
     };
-
-    await sleep(2000);
-    memory.markAfter('api');
-    memory.markAfter('worker');
-    await stopChild(api.process);
-    await stopChild(worker);
+    await stack.stop();
     return { endToEnd, burst };
   });
+
+  // --- 4. end to end with an http step: webhook → worker → the step's POST received by the local target ------------
+  // Measured like the email phase (same callers and durations, a fresh Temporal, the same API and worker settings);
+  // the http activity runs on the second task queue (<queue>-http) that the same worker process serves.
+  const httpClosedLoop = await withTemporal(cliPath, async (address, _, temporalPid) => {
+    log(
+      'end to end, http step: one POST with a JSON body to the local target, through the SSRF-guarded client',
+    );
+    const stack = await startEndToEndStack(address, temporalPid, {
+      taskQueue: `bench-e2e-http-${runTag}`,
+      suffix: ' (http step)',
+    });
+    const account = await seedAccount(stack.baseUrl, 1, httpStepWorkflow(httpTarget.url));
+    const watcher = createArrivalWatcher(
+      () => httpTarget.requests,
+      (request) => ({ seq: seqOfHttpStepBody(request.body), at: request.receivedAt }),
+    );
+    cleanups.push(() => Promise.resolve(watcher.stop()));
+    const results = await measureEndToEnd({
+      driver: createWebhookDriver(`${stack.baseUrl}/hooks/${account.tokens[0]}`, watcher),
+      levels: e2eLevels,
+      warmupS: profile.warmupS,
+      processes: stack.processes,
+      rawOneActivity: rawActivity,
+      log,
+      label: 'end to end, http step',
+    });
+    await stack.stop();
+    return results;
+  });
+  const httpStep = Object.fromEntries(
+    Object.entries(httpClosedLoop).map(([level, result]) => [
+      level,
+      { ...result, ratioToEmail: ratio(result.perSecond, endToEnd[level]?.perSecond ?? 0) },
+    ]),
+  );
+  /** The two step types side by side, per level: runs/s and hit → arrival p50, and their ratios. */
+  const httpVsEmail = Object.fromEntries(
+    Object.entries(httpStep).map(([level, http]) => [
+      level,
+      {
+        emailPerSecond: endToEnd[level]?.perSecond ?? null,
+        httpPerSecond: http.perSecond,
+        httpToEmail: http.ratioToEmail,
+        emailToRawOneActivity: endToEnd[level]?.ratioToRawOneActivity ?? null,
+        httpToRawOneActivity: http.ratioToRawOneActivity,
+        emailP50Ms: endToEnd[level]?.latencyMs.p50 ?? null,
+        httpP50Ms: http.latencyMs.p50,
+      },
+    ]),
+  );
+  const fakeHttpTarget = { requests: httpTarget.requests.length };
   const fakeResend = { emailsAccepted: resend.emails.length, requests: resend.requests.length };
 
   if (!reads || !login) throw new Error('reads and login were not measured');
   const mem = memory.report();
   const peakOf = (label: string) => mem.processes[label]?.peakMiB ?? 0;
-  const apiPeak = Math.max(
-    ...Object.keys(mem.processes)
-      .filter((l) => l.startsWith('api'))
-      .map(peakOf),
-  );
-  // Conservative: the highest API peak of any phase plus the worker's peak, even if they were not simultaneous.
-  const apiPlusWorkerPeak = apiPeak + peakOf('worker');
-  const simultaneousPeak = mem.sums['api+worker']?.peakMiB ?? 0;
+  const highestPeak = (prefix: string) =>
+    Math.max(
+      ...Object.keys(mem.processes)
+        .filter((l) => l.startsWith(prefix))
+        .map(peakOf),
+    );
+  // Conservative: the highest API peak of any phase plus the highest worker peak (email or http step phase), even
+  // if they were not simultaneous.
+  const apiPlusWorkerPeak = highestPeak('api') + highestPeak('worker');
+  const simultaneousPeak = Math.max(...Object.values(mem.sums).map((sum) => sum.peakMiB));
   const intake16 = intake.c16;
   const e2e = endToEnd[`c${E2E_CONCURRENCY}`];
   const targets = [
@@ -647,13 +663,13 @@ async function main() {
       met: (e2e?.ratioToRawOneActivity ?? 0) >= 0.6,
     },
     {
-      name: 'API + worker RSS ≤ 500 MiB, simultaneous peak under end-to-end load',
+      name: 'API + worker RSS ≤ 500 MiB, simultaneous peak under end-to-end load (email or http step phase)',
       target: 500,
       actual: simultaneousPeak,
       met: simultaneousPeak <= 500,
     },
     {
-      name: 'API + worker RSS ≤ 500 MiB, conservative: highest API peak of any phase (login included) + worker peak',
+      name: 'API + worker RSS ≤ 500 MiB, conservative: highest API peak of any phase (login included) + highest worker peak',
       target: 500,
       actual: round(apiPlusWorkerPeak, 1),
       met: apiPlusWorkerPeak <= 500,
@@ -681,7 +697,8 @@ async function main() {
         'Rate limits (webhook, login, register) raised so no request is refused; the limiters still run.',
         'Webhook intake runs with no worker on the API task queue, like the raw StartWorkflow ceiling.',
         'The one-activity ceiling worker uses createHookflowWorker (same worker options as Hookflow); it is timed from the start call to the activity running, as end to end is timed from the hit to the email.',
-        'Each Temporal phase (raw start per level, intake per level, one-activity ceiling, end to end) gets a fresh dev server.',
+        'Each Temporal phase (raw start per level, intake per level, one-activity ceiling, end to end with email, end to end with an http step) gets a fresh dev server.',
+        `End to end with an http step: the same callers and durations as with email; the step POSTs a small JSON body to a local target in the bench driver (test/helpers/http-target.ts, 200 with a JSON echo of the request), timed from the hit to the request's arrival there. API and worker get HTTP_ALLOWED_PRIVATE_NETWORKS=${BENCH_HTTP_STEP_ENV.HTTP_ALLOWED_PRIVATE_NETWORKS} (loopback is refused by default); the http activity runs on the second task queue (<queue>-http) of the same worker process, the ceiling's activity on the workflow's own queue.`,
       ],
     },
     ceilings: {
@@ -691,11 +708,12 @@ async function main() {
       rawOneActivity: rawActivity,
     },
     webhookIntake: intake,
-    endToEnd: { closedLoop: endToEnd, burst },
+    endToEnd: { closedLoop: endToEnd, burst, httpStep: { closedLoop: httpStep, httpVsEmail } },
     reads,
     login,
     memory: mem,
     fakeResend,
+    fakeHttpTarget,
     targets,
   };
 }

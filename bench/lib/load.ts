@@ -30,6 +30,8 @@ export interface LoadResult {
 }
 
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
+/** `value / ceiling` to three digits; null when there is no ceiling to compare with. */
+const ratio = (value: number, ceiling: number) => (ceiling > 0 ? round(value / ceiling, 3) : null);
 
 /** Exact percentiles (nearest rank) of the latencies seen; every measured run keeps well under a million. */
 export function summarizeLatencies(values: number[]): LatencySummary {
@@ -162,4 +164,4 @@ export async function closedLoop(options: ClosedLoopOptions): Promise<LoadResult
   };
 }
 
-export { round };
+export { ratio, round };

@@ -54,14 +54,25 @@ export function renderTable(report: BenchReport): string {
       row(`${level.slice(1)} concurrent`, result, undefined, `${pct(result.ratioToRawStart)} of raw start`),
     );
   }
-  lines.push('End to end (webhook → email accepted by the fake; latency hit → email)');
+  lines.push(
+    'End to end (webhook → email accepted by the fake, or → http step request received by the local target; latency hit → arrival)',
+  );
   for (const [level, result] of Object.entries(endToEnd.closedLoop)) {
     lines.push(
       row(
-        `${level.slice(1)} run(s) in flight`,
+        `email, ${level.slice(1)} run(s) in flight`,
         result,
         undefined,
         `${pct(result.ratioToRawOneActivity)} of raw one-activity`,
+      ),
+    );
+    const http = endToEnd.httpStep.closedLoop[level];
+    lines.push(
+      row(
+        `http step, ${level.slice(1)} run(s) in flight`,
+        http,
+        undefined,
+        http && `${pct(http.ratioToRawOneActivity)} of raw one-activity, ${pct(http.ratioToEmail)} of email`,
       ),
     );
   }

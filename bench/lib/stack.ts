@@ -19,7 +19,17 @@ export const BENCH_LIMITS = {
   // The provider's rate limit is enforced by Temporal per task queue (maxTaskQueueActivitiesPerSecond); at the
   // default of 5/s it, not Hookflow, would be what the end-to-end phase measures.
   EMAIL_MAX_PER_SECOND: '10000',
+  // The bench registers its own accounts; production refuses sign-ups without an invitation by default.
+  REGISTRATION_MODE: 'open',
+  // Production processes refuse the console transport unless told; every process loads the same config.
+  RESEND_API_KEY: 're_bench',
 } as const;
+
+/**
+ * The http step phase's target listens on loopback, which http steps may not reach unless the operator opens it;
+ * the API and the worker get the same setting, as a self-hoster would give them.
+ */
+export const BENCH_HTTP_STEP_ENV = { HTTP_ALLOWED_PRIVATE_NETWORKS: '127.0.0.0/8' } as const;
 
 /** Production processes need it (NODE_ENV=production); the API and the worker share one. */
 const SECRETS_ENCRYPTION_KEY = randomBytes(32).toString('base64');
@@ -70,6 +80,7 @@ export async function startApi(env: {
       SECRETS_ENCRYPTION_KEY,
       LOG_LEVEL: env.logLevel,
       ...BENCH_LIMITS,
+      ...BENCH_HTTP_STEP_ENV,
       ...env.extraEnv,
     },
     env.name,
@@ -84,8 +95,12 @@ export async function startApi(env: {
   return { process: api, baseUrl };
 }
 
-/** The real worker entrypoint (src/worker.ts), sending through the Resend SDK to the fake, from a prebuilt bundle. */
+/**
+ * The real worker entrypoint (src/worker.ts), sending through the Resend SDK to the fake, from a prebuilt bundle.
+ * It reads account secrets for http steps from the API's database, so it gets the API's DATABASE_URL.
+ */
 export async function startWorker(env: {
+  databaseUrl: string;
   temporalAddress: string;
   taskQueue: string;
   workflowBundlePath: string;
@@ -97,15 +112,16 @@ export async function startWorker(env: {
   const worker = launch(
     'worker',
     {
+      DATABASE_URL: env.databaseUrl,
       TEMPORAL_ADDRESS: env.temporalAddress,
       TEMPORAL_TASK_QUEUE: env.taskQueue,
       TEMPORAL_WORKFLOW_BUNDLE: env.workflowBundlePath,
       SECRETS_ENCRYPTION_KEY,
-      RESEND_API_KEY: 're_bench',
       RESEND_BASE_URL: env.resendUrl,
       EMAIL_FROM: 'Hookflow Bench <bench@hookflow.test>',
       LOG_LEVEL: env.logLevel,
       ...BENCH_LIMITS,
+      ...BENCH_HTTP_STEP_ENV,
       ...env.extraEnv,
     },
     'worker',
@@ -144,8 +160,72 @@ export async function requestJson<T>(
 
 export const BENCH_PASSWORD = 'correct horse battery staple';
 
-/** Signs up a fresh user and creates `count` one-email workflows; returns the bearer header and webhook tokens. */
-export async function seedAccount(baseUrl: string, count: number) {
+/** A workflow the bench creates: its name and step list (DSL v1.1). */
+export interface BenchWorkflow {
+  name: string;
+  steps: unknown[];
+}
+
+/** One email per run; the bench finds each run's email by the sequence number in its subject. */
+export function welcomeEmailWorkflow(index: number): BenchWorkflow {
+  return {
+    name: `Bench welcome ${index}`,
+    steps: [
+      {
+        id: 'welcome',
+        type: 'email',
+        params: {
+          to: '{{trigger.body.email}}',
+          subject: 'bench {{trigger.body.seq}}',
+          text: 'Hi {{trigger.body.name}}',
+          html: '<p>Hi {{trigger.body.name}}</p>',
+        },
+      },
+    ],
+  };
+}
+
+/**
+ * One http step per run: a POST with a small JSON body to `targetUrl`; the bench finds each run's request by the
+ * `seq` in that body (a whole-placeholder value keeps the trigger's number type).
+ */
+export function httpStepWorkflow(targetUrl: string) {
+  return (index: number): BenchWorkflow => ({
+    name: `Bench http ${index}`,
+    steps: [
+      {
+        id: 'notify',
+        type: 'http',
+        params: {
+          method: 'POST',
+          url: `${targetUrl}/bench/signups`,
+          body: {
+            email: '{{trigger.body.email}}',
+            name: '{{trigger.body.name}}',
+            seq: '{{trigger.body.seq}}',
+          },
+        },
+      },
+    ],
+  });
+}
+
+/** The run's sequence number in the body of a request an httpStepWorkflow sent; undefined for anything else. */
+export function seqOfHttpStepBody(body: string): number | undefined {
+  try {
+    const seq = (JSON.parse(body) as { seq?: unknown }).seq;
+    return typeof seq === 'number' ? seq : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Signs up a fresh user and creates `count` workflows (one-email by default); returns the bearer header and webhook tokens. */
+export async function seedAccount(
+  baseUrl: string,
+  count: number,
+  workflow: (index: number) => BenchWorkflow = welcomeEmailWorkflow,
+) {
   const email = `bench-${randomBytes(6).toString('hex')}@example.com`;
   const { token } = await requestJson<{ token: string }>(`${baseUrl}/v1/auth/register`, {
     method: 'POST',
@@ -155,28 +235,13 @@ export async function seedAccount(baseUrl: string, count: number) {
   const authorization = `Bearer ${token}`;
   const tokens: string[] = [];
   for (let i = 0; i < count; i++) {
-    const workflow = await requestJson<{ webhook: { token: string } }>(`${baseUrl}/v1/workflows`, {
+    const created = await requestJson<{ webhook: { token: string } }>(`${baseUrl}/v1/workflows`, {
       method: 'POST',
       authorization,
       expect: 201,
-      body: {
-        name: `Bench welcome ${i}`,
-        steps: [
-          {
-            id: 'welcome',
-            type: 'email',
-            params: {
-              to: '{{trigger.body.email}}',
-              // The bench finds each run's email by this sequence number.
-              subject: 'bench {{trigger.body.seq}}',
-              text: 'Hi {{trigger.body.name}}',
-              html: '<p>Hi {{trigger.body.name}}</p>',
-            },
-          },
-        ],
-      },
+      body: workflow(i),
     });
-    tokens.push(workflow.webhook.token);
+    tokens.push(created.webhook.token);
   }
   return { email, authorization, tokens };
 }
