@@ -32,7 +32,11 @@ export function createActivities(deps: ActivityDeps) {
       userAgent: HTTP_USER_AGENT,
     });
   return {
-    [ACTIVITY_NAMES.sendEmail]: createSendEmail({ transport, defaultFrom: deps.config.email.from }),
+    [ACTIVITY_NAMES.sendEmail]: createSendEmail({
+      transport,
+      defaultFrom: deps.config.email.from,
+      allowedFromDomains: deps.config.email.allowedFromDomains,
+    }),
     [ACTIVITY_NAMES.httpRequest]: createHttpRequestActivity({ requester, secrets: deps.secrets }),
   };
 }

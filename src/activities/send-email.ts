@@ -1,4 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { senderNotAllowed } from '../email/sender-domains.js';
 import type { SendEmailResult } from '../workflows/types.js';
 import type { EmailTransport, OutgoingEmail, TransportResult } from './email-transport.js';
 import { keepHeartbeating } from './heartbeat.js';
@@ -17,6 +18,8 @@ export const EMAIL_ERROR_TYPES = {
   quotaExceeded: 'EmailQuotaExceeded',
   unavailable: 'EmailProviderUnavailable',
   interrupted: 'EmailSendInterrupted',
+  /** The rendered `from` is not on a domain of EMAIL_ALLOWED_FROM_DOMAINS: permanent, nothing was sent. */
+  senderNotAllowed: 'EmailSenderNotAllowed',
 } as const;
 
 /** Quota errors Resend answers with 429: not a rate limit, the account's allowance for the day or month is gone. */
@@ -27,9 +30,16 @@ const QUOTA_ERRORS = new Set(['daily_quota_exceeded', 'monthly_quota_exceeded'])
  */
 export const MAX_PROVIDER_RETRY_AFTER_SECONDS = 15 * 60;
 
-export function createSendEmail(deps: { transport: EmailTransport; defaultFrom: string }) {
+export function createSendEmail(deps: {
+  transport: EmailTransport;
+  defaultFrom: string;
+  /** EMAIL_ALLOWED_FROM_DOMAINS: a `from` on another domain is refused before anything is sent. */
+  allowedFromDomains: readonly string[];
+}) {
   /**
-   * Sends one email. Classification of the provider's answer decides Temporal's retries:
+   * Sends one email. A `from` outside the allowed domains fails for good (EmailSenderNotAllowed): the step's own
+   * `from` can come from a placeholder, so the domain is only known here. Classification of the provider's answer
+   * decides Temporal's retries:
    * 429 → retry after the provider's retry-after (up to 15 min), except a used-up daily or monthly quota → fail for
    * good; other 4xx (validation, auth) → fail for good; 5xx and network
    * errors → retry with the step's backoff.
@@ -38,6 +48,15 @@ export function createSendEmail(deps: { transport: EmailTransport; defaultFrom: 
     const { info, cancellationSignal } = Context.current();
     const { attempt } = info;
     const email = { ...input.email, from: input.email.from ?? deps.defaultFrom };
+    const refused = senderNotAllowed(email.from, deps.allowedFromDomains);
+    if (refused) {
+      throw ApplicationFailure.create({
+        type: EMAIL_ERROR_TYPES.senderNotAllowed,
+        message: `from: ${refused}`,
+        details: [{ attempt, statusCode: null, providerError: null }],
+        nonRetryable: true,
+      });
+    }
     // Cancellation (the worker's shutdown grace time ran out, say) aborts the request: the attempt fails now and is
     // retried at once on another worker, instead of after its start-to-close timeout. The idempotency key makes the
     // retry safe even if the provider did receive the interrupted request.

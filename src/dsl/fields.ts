@@ -9,8 +9,9 @@ import {
 import { resolveRetry, retryTotalBudgetMs, type RetryPolicy } from '../workflows/retry.js';
 import { SECRET_NAME_PATTERN, SECRET_NAME_RULE } from '../secrets/names.js';
 import {
+  headerCharacterProblem,
   isEmailAddress,
-  isMailbox,
+  mailboxAddress,
   MAX_RECIPIENTS,
   parseTemplate,
   splitAddressList,
@@ -176,10 +177,11 @@ export function checkReferenceShape(
 // ---------------------------------------------------------------------------------------------------------------
 // Template strings
 
-const LINE_BREAK = /[\r\n]/;
-
 interface TemplateRules {
-  /** Header fields never contain a line break, not even in their literal text. */
+  /**
+   * Header fields never contain a control character (a line break, a tab, NUL...) or U+2028/U+2029, not even in
+   * their literal text.
+   */
   header?: boolean | 'http';
   /** How the literal (placeholder-free) parts must look, checked on save. */
   addresses?: 'list' | 'mailbox';
@@ -205,18 +207,21 @@ export function templateString(rules: TemplateRules = {}) {
         const problem = typeof part === 'string' ? undefined : checkReferenceShape(part.path, rules);
         if (problem) ctx.addIssue({ code: 'custom', message: problem });
       }
-      if (rules.header && LINE_BREAK.test(source)) {
+      const problem = rules.header ? headerCharacterProblem(source) : undefined;
+      if (problem) {
         ctx.addIssue({
           code: 'custom',
-          message: `must not contain a line break (CR/LF): it is ${rules.header === 'http' ? 'an HTTP header' : 'an email header'}`,
+          message: `must not contain ${problem}: it is ${rules.header === 'http' ? 'an HTTP header' : 'an email header'}`,
         });
       }
       if (rules.addresses === 'mailbox') {
         const from = source.trim();
-        if (!from.includes('{{') && !isMailbox(from)) {
+        if (!from.includes('{{') && mailboxAddress(from) === undefined) {
           ctx.addIssue({
             code: 'custom',
-            message: `${JSON.stringify(source)} is not a valid sender: expected "addr@example.com" or "Name <addr@example.com>"`,
+            message:
+              `${JSON.stringify(source)} is not a valid sender: expected "addr@example.com" or ` +
+              '"Name <addr@example.com>" (a name holding , ; : @ ( ) [ ] goes in double quotes)',
           });
         }
       } else if (rules.addresses === 'list') {
@@ -236,7 +241,10 @@ export function templateString(rules: TemplateRules = {}) {
     });
 }
 
-/** One or more recipients: a string (comma-separated addresses allowed) or a list of them. */
+/**
+ * One or more recipients: a string (comma-separated addresses allowed) or a list of them. Each placeholder renders
+ * one address, or several when its value is an array of addresses; a comma in a value never makes a list.
+ */
 export function recipients(field: string) {
   const address = () => templateString({ header: true, addresses: 'list' });
   return z.union(

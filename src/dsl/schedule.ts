@@ -110,7 +110,13 @@ export type Schedule = z.output<typeof scheduleSchema>;
 
 /** A schedule as the workflow resource shows it: the definition's, plus what Temporal says of it. */
 export const scheduleViewSchema = z.object({
-  ...scheduleShape,
+  // The saved values, typed loosely: a schedule saved under older rules is still shown, never a 500.
+  cron: z.string().optional(),
+  every: z.union([z.string(), z.number()]).optional(),
+  timezone: z.string().optional(),
+  overlap: z.string().optional(),
+  catchupWindow: z.union([z.string(), z.number()]).optional(),
+  payload: z.unknown().optional(),
   paused: z.boolean(),
   /** Up to 5 upcoming runs, from Temporal; empty while Temporal cannot be reached. */
   nextRunTimes: z.array(z.string()),

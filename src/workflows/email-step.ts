@@ -17,10 +17,16 @@ export const EMAIL_SCHEDULE_TO_CLOSE = '23h';
 /** Runs an `email` step: renders it here, in workflow code, and sends it through the sendEmail activity. */
 export async function runEmailStep(step: EmailStep, context: StepContext): Promise<SendEmailResult> {
   const current = patched(PATCHES.emailActivityV2);
+  // A run that replays history from before these rules keeps the old ones: the email it sent (or the step that failed)
+  // then stays what its history says.
+  const rules = patched(PATCHES.renderHardening) ? 'current' : 'legacy';
   let email;
   try {
     // Rendering is pure, so it runs here: the exact email sent is then visible in the run's history.
-    email = renderEmail(step.params, context.render, { maxLength: current ? MAX_RENDERED_LENGTH : Infinity });
+    email = renderEmail(step.params, context.render, {
+      maxLength: current ? MAX_RENDERED_LENGTH : Infinity,
+      rules,
+    });
   } catch (error) {
     if (error instanceof TemplateError) {
       throw ApplicationFailure.nonRetryable(error.message, 'TemplateError');

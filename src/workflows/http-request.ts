@@ -1,12 +1,14 @@
 import type { HttpParams } from '../dsl/http-step.js';
 import { parseDuration } from './durations.js';
 import {
+  headerCharacterProblem,
   lookupPath,
   MAX_RENDERED_LENGTH,
   parseTemplate,
   stringifyValue,
   TemplateError,
   type RenderContext,
+  type RenderRules,
   type TemplatePart,
 } from './template.js';
 
@@ -89,13 +91,17 @@ interface Budget {
   left: number;
 }
 
-/** Renders one template into SecretText; `field` names it in errors. */
+/**
+ * Renders one template into SecretText; `field` names it in errors. In `header` mode a value must not bring a control
+ * character or U+2028/U+2029 (only CR/LF with `legacy` rules); the literal text was checked on save.
+ */
 export function renderSecretText(
   source: string,
   context: RenderContext,
   mode: Mode,
   field: string,
   budget: Budget = { left: MAX_RENDERED_LENGTH },
+  rules: RenderRules = 'current',
 ): SecretText {
   const parts = parsed(source, field);
   const whole = parts.length === 1;
@@ -117,10 +123,18 @@ export function renderSecretText(
       continue;
     }
     const value = stringifyValue(lookupPath(context, part.path));
-    if (mode === 'header' && /[\r\n]/.test(value)) {
+    const problem =
+      mode !== 'header'
+        ? undefined
+        : rules === 'legacy'
+          ? /[\r\n]/.test(value)
+            ? 'a line break (CR/LF)'
+            : undefined
+          : headerCharacterProblem(value);
+    if (problem) {
       throw new TemplateError(
         field,
-        `{{${part.path.join('.')}}} rendered a line break (CR/LF), not allowed in a header`,
+        `{{${part.path.join('.')}}} rendered ${problem}, not allowed in a header`,
       );
     }
     // A value inside a url is one component of it (it cannot add a path segment, a query or another host); a
@@ -130,18 +144,22 @@ export function renderSecretText(
   return text;
 }
 
-/** Renders an http step's params into the activity's input. Throws TemplateError naming the field at fault. */
+/**
+ * Renders an http step's params into the activity's input. Throws TemplateError naming the field at fault. `rules`:
+ * `legacy` for runs that replay history from before `render-hardening` (header values then refuse CR/LF only).
+ */
 export function renderHttpRequest(
   params: HttpParams,
   context: RenderContext,
   ids: { ownerId: string; stepId: string; idempotencyKey: string },
+  rules: RenderRules = 'current',
 ): HttpRequestInput {
   // One budget for the whole request: it travels in one history event, which Temporal caps at 2 MiB.
   const budget: Budget = { left: MAX_RENDERED_LENGTH };
   const url = renderSecretText(params.url, context, 'url', 'url', budget);
   const headers: [string, SecretText][] = Object.entries(params.headers ?? {}).map(([name, template]) => [
     name,
-    renderSecretText(template, context, 'header', `headers.${name}`, budget),
+    renderSecretText(template, context, 'header', `headers.${name}`, budget, rules),
   ]);
   const query: [string, SecretText][] = Object.entries(params.query ?? {}).map(([name, template]) => [
     name,

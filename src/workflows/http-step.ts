@@ -1,8 +1,9 @@
-import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { HttpStep } from '../dsl/http-step.js';
 import { renderHttpRequest, type HttpStepOutput } from './http-request.js';
 import { ACTIVITY_NAMES, httpTaskQueue } from './names.js';
+import { PATCHES } from './patches.js';
 import { DEFAULT_HTTP_RETRY, toTemporalRetry } from './retry.js';
 import type { StepContext } from './step-context.js';
 import { TemplateError } from './template.js';
@@ -12,13 +13,20 @@ import { TemplateError } from './template.js';
  * activity, on its own task queue so the email provider's rate limit on the main one does not slow it down.
  */
 export async function runHttpStep(step: HttpStep, context: StepContext): Promise<HttpStepOutput> {
+  // A run that replays history from before these rules keeps the old ones (its request stays what history says).
+  const rules = patched(PATCHES.renderHardening) ? 'current' : 'legacy';
   let request;
   try {
-    request = renderHttpRequest(step.params, context.render, {
-      ownerId: context.ownerId,
-      stepId: step.id,
-      idempotencyKey: `${context.idempotencyPrefix}/${step.id}`,
-    });
+    request = renderHttpRequest(
+      step.params,
+      context.render,
+      {
+        ownerId: context.ownerId,
+        stepId: step.id,
+        idempotencyKey: `${context.idempotencyPrefix}/${step.id}`,
+      },
+      rules,
+    );
   } catch (error) {
     if (error instanceof TemplateError) {
       throw ApplicationFailure.nonRetryable(error.message, 'TemplateError');

@@ -9,4 +9,11 @@ export const PATCHES = {
    * inside the provider's 24 h idempotency window, and rendered emails are capped in size.
    */
   emailActivityV2: 'email-activity-v2',
+  /**
+   * Rendering refuses what a hostile webhook value could abuse (issue 11): a recipient placeholder renders exactly one
+   * address (lists only from the definition or an array value), a value starting a URL attribute in html must be an
+   * http(s) or mailto URL (else `#`), and header fields (email headers, http step header values) refuse every control
+   * character and U+2028/U+2029, not only CR/LF.
+   */
+  renderHardening: 'render-hardening',
 } as const;

@@ -1,4 +1,5 @@
 import type { EmailParams } from '../dsl/email-step.js';
+import { HtmlScanner, urlValueAllowed } from './html-context.js';
 
 /*
  * `{{path}}` templating (DESIGN §2). This module runs inside Temporal workflow code, so it must stay pure and
@@ -26,10 +27,19 @@ export interface RenderContext {
 
 /**
  * - `text`: values inserted as they are.
- * - `html`: inserted values are HTML-escaped; the template's own markup is kept (the author wrote it).
- * - `header`: the result must not contain CR or LF (header injection).
+ * - `html`: inserted values are HTML-escaped; the template's own markup is kept (the author wrote it). A value that
+ *   starts the value of a URL attribute (`href="{{url}}"`) must be an http(s) or mailto URL, else it renders `#`;
+ *   inside a tag but outside quotes every character but letters and digits is written as a character reference.
+ * - `header`: the result must not contain a control character, U+2028 or U+2029 (header injection).
  */
 export type RenderMode = 'text' | 'html' | 'header';
+
+/**
+ * Which rules a render follows. `legacy` are those of the builds before the `render-hardening` patch, which runs
+ * started by them keep while they replay (DESIGN §8): html values only escaped (no URL check), header fields refusing
+ * CR/LF only, recipient values split on commas. Everything else renders with `current`.
+ */
+export type RenderRules = 'current' | 'legacy';
 
 /**
  * Most characters one rendered field may have. Rendered values travel in Temporal history, whose payloads are
@@ -155,9 +165,45 @@ export function escapeHtml(value: string): string {
 }
 
 /**
+ * For a value inside a tag but outside quotes (`<td width={{w}}>`), where a space, `=` or `/` would start another
+ * attribute: every character but ASCII letters and digits becomes a numeric character reference.
+ */
+function escapeUnquoted(value: string): string {
+  return value.replace(/[^A-Za-z0-9]/gu, (char) => `&#x${char.codePointAt(0)?.toString(16)};`);
+}
+
+/** Renders `value` as what the html around it allows; see RenderMode. */
+function htmlValue(scanner: HtmlScanner, value: string): string {
+  const spot = scanner.spot();
+  if (spot.kind === 'text') return escapeHtml(value);
+  if (spot.kind === 'tag') return escapeUnquoted(value);
+  // `#` keeps the email whole (a link that goes nowhere) while the value cannot pick the scheme.
+  const kept = urlValueAllowed(spot.before, value) ? value : '#';
+  return spot.quoted ? escapeHtml(kept) : escapeUnquoted(kept);
+}
+
+/**
+ * The first character a header field must not hold, described for an error message; undefined when there is none.
+ * Refused: every control character (C0, DEL, C1: a line break, but also tabs, NUL, NEL that some parsers split on)
+ * and the Unicode line and paragraph separators.
+ */
+export function headerCharacterProblem(value: string): string | undefined {
+  for (const char of value) {
+    const code = char.charCodeAt(0);
+    if (code === 0x0d || code === 0x0a) return 'a line break (CR/LF)';
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) return `a control character (${codePoint(code)})`;
+    if (code === 0x2028) return 'a line separator (U+2028)';
+    if (code === 0x2029) return 'a paragraph separator (U+2029)';
+  }
+  return undefined;
+}
+
+const codePoint = (code: number) => `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
+
+/**
  * Renders `source` against `context`. A missing value (undefined or null) renders as ''; strings as they are;
  * numbers and booleans with String(); objects and arrays as JSON. Throws TemplateError (naming `field`) when
- * the template does not parse or, in `header` mode, when the result contains CR or LF.
+ * the template does not parse or, in `header` mode, when the result contains a character a header must not hold.
  */
 export function renderTemplate(
   source: string,
@@ -165,27 +211,42 @@ export function renderTemplate(
   mode: RenderMode,
   field = 'template',
   maxLength = Infinity,
+  rules: RenderRules = 'current',
 ): string {
   const parsed = parseTemplate(source);
   if (!parsed.ok) throw new TemplateError(field, `invalid template: ${parsed.error}`);
+  const scanner = mode === 'html' && rules === 'current' ? new HtmlScanner() : undefined;
   let result = '';
   for (const part of parsed.parts) {
+    let piece: string;
     if (typeof part === 'string') {
-      result += part;
+      piece = part;
     } else {
       const value = stringifyValue(lookupPath(context, part.path));
-      result += mode === 'html' ? escapeHtml(value) : value;
+      piece = scanner ? htmlValue(scanner, value) : mode === 'html' ? escapeHtml(value) : value;
     }
+    scanner?.feed(piece);
+    result += piece;
     // Checked as it grows: a template repeating a large value thousands of times must not exhaust the worker.
     if (result.length > maxLength) throw tooLong(field, maxLength);
   }
-  if (mode === 'header' && /[\r\n]/.test(result)) {
+  if (mode === 'header') checkHeader(result, field, rules);
+  return result;
+}
+
+function checkHeader(value: string, field: string, rules: RenderRules) {
+  const problem =
+    rules === 'legacy'
+      ? /[\r\n]/.test(value)
+        ? 'a line break (CR/LF)'
+        : undefined
+      : headerCharacterProblem(value);
+  if (problem) {
     throw new TemplateError(
       field,
-      'rendered value contains a line break (CR/LF), which is not allowed in an email header',
+      `rendered value contains ${problem}, which is not allowed in an email header`,
     );
   }
-  return result;
 }
 
 // Deliberately simple and strict: dot-atom local part, at least two domain labels, an alphabetic (or punycode)
@@ -202,14 +263,36 @@ export function isEmailAddress(value: string): boolean {
   return value.length <= 254 && at > 0 && at <= 64 && EMAIL_PATTERN.test(value);
 }
 
-/** What `from` accepts: a bare address or `Display Name <local@domain.tld>`. */
+/** What `from` accepted before the `render-hardening` patch: a bare address or `Display Name <local@domain.tld>`. */
 export function isMailbox(value: string): boolean {
   if (isEmailAddress(value)) return true;
   const match = /^([^<>\r\n]*)<([^<>]+)>$/.exec(value);
   return match?.[2] !== undefined && isEmailAddress(match[2]);
 }
 
-/** Recipient fields may hold several addresses separated by commas, both in the template and in a value. */
+/**
+ * A display name that reads as one name: a quoted string without quotes or backslashes inside (`"Acme, Inc."`), or
+ * words without the characters that separate or delimit addresses (`,;:@<>()[]\"`), so that `a@evil.example, Team
+ * <team@ours.example>` is not taken for one sender whose address is ours.
+ */
+const DISPLAY_NAME = /^(?:"[^"\\]*"|[^,;:@<>()[\]\\"]*)$/;
+
+/**
+ * The address of one mailbox, `local@domain.tld` or `Display Name <local@domain.tld>`; undefined when `value` is not
+ * exactly one (what `from` accepts).
+ */
+export function mailboxAddress(value: string): string | undefined {
+  if (isEmailAddress(value)) return value;
+  const match = /^([^<>]*)<([^<>]+)>$/.exec(value);
+  const [, name, address] = match ?? [];
+  if (name === undefined || address === undefined || !isEmailAddress(address)) return undefined;
+  return DISPLAY_NAME.test(name.trim()) ? address : undefined;
+}
+
+/**
+ * Splits a recipient field on commas. Today only the author's literal text is split (see renderEmail); runs started
+ * before `render-hardening` split rendered values too.
+ */
 export function splitAddressList(value: string): string[] {
   return value
     .split(',')
@@ -234,7 +317,8 @@ export interface RenderedEmail {
 
 type AddressField = 'to' | 'cc' | 'bcc' | 'replyTo';
 
-function renderAddressList(
+/** The recipient rendering of runs started before `render-hardening`: rendered values are split on commas too. */
+function renderAddressListLegacy(
   field: AddressField,
   templates: string | string[],
   context: RenderContext,
@@ -242,7 +326,8 @@ function renderAddressList(
 ): string[] {
   const addresses: string[] = [];
   for (const template of typeof templates === 'string' ? [templates] : templates) {
-    for (const address of splitAddressList(renderTemplate(template, context, 'header', field, maxLength))) {
+    const rendered = renderTemplate(template, context, 'header', field, maxLength, 'legacy');
+    for (const address of splitAddressList(rendered)) {
       if (!isEmailAddress(address)) {
         throw new TemplateError(
           field,
@@ -262,21 +347,119 @@ function renderAddressList(
 }
 
 /**
+ * Splits a recipient template into its entries: on the commas of its literal text only, never on a value's.
+ * `"ops@x.io, {{trigger.body.email}}"` has two entries; `"{{trigger.body.email}}"` has one, whatever it renders.
+ */
+function addressEntries(parts: readonly TemplatePart[]): TemplatePart[][] {
+  const entries: TemplatePart[][] = [[]];
+  for (const part of parts) {
+    if (typeof part !== 'string') {
+      entries[entries.length - 1]?.push(part);
+      continue;
+    }
+    part.split(',').forEach((piece, index) => {
+      if (index > 0) entries.push([]);
+      if (piece !== '') entries[entries.length - 1]?.push(piece);
+    });
+  }
+  return entries;
+}
+
+/** The placeholder an entry consists of (whitespace around it aside), if it is nothing else. */
+function lonePlaceholder(entry: readonly TemplatePart[]): { path: string[] } | undefined {
+  const placeholders = entry.filter((part) => typeof part !== 'string');
+  const onlySpace = entry.every((part) => typeof part !== 'string' || part.trim() === '');
+  return placeholders.length === 1 && onlySpace ? placeholders[0] : undefined;
+}
+
+/**
+ * Renders a recipient field. Lists come from the definition only: the entries of its literal text (separated by
+ * commas) or of its JSON array, and a placeholder alone in an entry whose value is an array of strings. Any other
+ * placeholder renders exactly one address: a value holding a comma, or anything but one valid address, fails.
+ * An entry that renders empty (a missing value) is left out.
+ */
+function renderAddressList(
+  field: AddressField,
+  templates: string | string[],
+  context: RenderContext,
+  maxLength: number,
+): string[] {
+  const addresses: string[] = [];
+  let length = 0;
+  const add = (template: string, rendered: string) => {
+    length += rendered.length;
+    if (length > maxLength) throw tooLong(field, maxLength);
+    checkHeader(rendered, field, 'current');
+    const address = rendered.trim();
+    if (address === '') return;
+    if (!isEmailAddress(address)) {
+      const why = address.includes(',')
+        ? 'which holds more than one address: a placeholder renders exactly one address; for several, list them in ' +
+          'the step (comma-separated or as a JSON array) or give an array of addresses as the value'
+        : 'which is not a valid email address';
+      throw new TemplateError(
+        field,
+        `${JSON.stringify(template)} rendered ${JSON.stringify(address)}, ${why}`,
+      );
+    }
+    addresses.push(address);
+    // Checked as the list grows: an array value can be long.
+    if (addresses.length > MAX_RECIPIENTS) {
+      throw new TemplateError(
+        field,
+        `${JSON.stringify(template)} renders more than ${MAX_RECIPIENTS} addresses; at most ${MAX_RECIPIENTS} are allowed`,
+      );
+    }
+  };
+  for (const template of typeof templates === 'string' ? [templates] : templates) {
+    const parsed = parseTemplate(template);
+    if (!parsed.ok) throw new TemplateError(field, `invalid template: ${parsed.error}`);
+    for (const entry of addressEntries(parsed.parts)) {
+      const placeholder = lonePlaceholder(entry);
+      const value = placeholder && lookupPath(context, placeholder.path);
+      if (Array.isArray(value)) {
+        value.forEach((item: unknown, index) => {
+          if (typeof item !== 'string' || item.trim() === '') {
+            throw new TemplateError(
+              field,
+              `${JSON.stringify(template)} rendered a list whose item ${index} (${JSON.stringify(item) ?? 'undefined'}) is not an email address`,
+            );
+          }
+          add(template, item);
+        });
+        continue;
+      }
+      let rendered = '';
+      for (const part of entry) {
+        rendered += typeof part === 'string' ? part : stringifyValue(lookupPath(context, part.path));
+        if (length + rendered.length > maxLength) throw tooLong(field, maxLength);
+      }
+      add(template, rendered);
+    }
+  }
+  return addresses;
+}
+
+/**
  * Renders an email step's params for one run: `html` in html mode, `text` as text, every header field
- * (`from`, `to`, `cc`, `bcc`, `replyTo`, `subject`) in header mode. Recipients are split on commas and each
- * must be a valid address. Throws TemplateError naming the field and the template at fault; callers should
- * fail the step without retrying, since the same input renders the same result.
+ * (`from`, `to`, `cc`, `bcc`, `replyTo`, `subject`) in header mode. Recipients: a list only where the definition
+ * makes one (see renderAddressList), each entry a valid address; `from` exactly one mailbox. Throws TemplateError
+ * naming the field and the template at fault; callers should fail the step without retrying, since the same input
+ * renders the same result.
  *
  * @param options.from - used when the step has no `from`; left out, the send activity applies its own.
  * @param options.maxLength - most characters any one field may render to (no limit when left out).
+ * @param options.rules - `legacy` for runs that replay history from before `render-hardening` (see RenderRules).
  */
 export function renderEmail(
   params: EmailParams,
   context: RenderContext,
-  options: { from?: string | undefined; maxLength?: number } = {},
+  options: { from?: string | undefined; maxLength?: number; rules?: RenderRules } = {},
 ): RenderedEmail {
   const maxLength = options.maxLength ?? Infinity;
-  const to = renderAddressList('to', params.to, context, maxLength);
+  const rules = options.rules ?? 'current';
+  const addressList = rules === 'legacy' ? renderAddressListLegacy : renderAddressList;
+  const to = addressList('to', params.to, context, maxLength);
   if (to.length === 0) {
     throw new TemplateError(
       'to',
@@ -285,29 +468,32 @@ export function renderEmail(
   }
   const email: RenderedEmail = {
     to,
-    subject: renderTemplate(params.subject, context, 'header', 'subject', maxLength),
+    subject: renderTemplate(params.subject, context, 'header', 'subject', maxLength, rules),
   };
 
   const fromTemplate = params.from ?? options.from;
   if (fromTemplate !== undefined) {
-    const from = renderTemplate(fromTemplate, context, 'header', 'from', maxLength).trim();
-    if (!isMailbox(from)) {
+    const from = renderTemplate(fromTemplate, context, 'header', 'from', maxLength, rules).trim();
+    if (rules === 'legacy' ? !isMailbox(from) : mailboxAddress(from) === undefined) {
       throw new TemplateError(
         'from',
         `${JSON.stringify(fromTemplate)} rendered ${JSON.stringify(from)}, which is not a valid sender ` +
-          '(expected "addr@example.com" or "Name <addr@example.com>")',
+          '(expected "addr@example.com" or "Name <addr@example.com>"' +
+          (rules === 'legacy' ? ')' : ', a name holding , ; : @ ( ) [ ] in double quotes)'),
       );
     }
     email.from = from;
   }
-  if (params.html !== undefined) email.html = renderTemplate(params.html, context, 'html', 'html', maxLength);
+  if (params.html !== undefined) {
+    email.html = renderTemplate(params.html, context, 'html', 'html', maxLength, rules);
+  }
   if (params.text !== undefined) email.text = renderTemplate(params.text, context, 'text', 'text', maxLength);
 
   // An optional recipient field that renders empty (its value is missing in this run) is simply left out.
   for (const field of ['cc', 'bcc', 'replyTo'] as const) {
     const templates = params[field];
     if (templates === undefined) continue;
-    const addresses = renderAddressList(field, templates, context, maxLength);
+    const addresses = addressList(field, templates, context, maxLength);
     if (addresses.length > 0) email[field] = addresses;
   }
   return email;

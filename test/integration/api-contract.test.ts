@@ -1,4 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
+import { sql } from 'drizzle-orm';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
@@ -56,6 +57,36 @@ async function createWorkflow(authorization: string, body: object = definition) 
 }
 
 describe('workflow definitions', () => {
+  it('still shows a version saved under older, looser rules (never a 500)', async () => {
+    const workflow = await createWorkflow(alice.authorization);
+    // What an earlier build accepted and today's rules refuse: a header set by the HTTP client itself, and a retry
+    // policy whose waits add up past 23 h.
+    const legacySteps = [
+      {
+        id: 'call',
+        type: 'http',
+        params: { method: 'GET', url: 'https://api.example.com/x', headers: { 'keep-alive': 'timeout=5' } },
+        retry: { maxAttempts: 25, initialInterval: '1h', maxInterval: '1h' },
+      },
+    ];
+    await stack.db.db.execute(
+      sql`update workflow_versions set steps = ${JSON.stringify(legacySteps)}::jsonb where workflow_id = ${workflow.id}`,
+    );
+    const shown = await request({
+      method: 'GET',
+      url: `/v1/workflows/${workflow.id}`,
+      headers: { authorization: alice.authorization },
+    });
+    expect(shown.statusCode, shown.body).toBe(200);
+    expect(shown.json<WorkflowResource>().steps).toEqual(legacySteps);
+    const listed = await request({
+      method: 'GET',
+      url: '/v1/workflows',
+      headers: { authorization: alice.authorization },
+    });
+    expect(listed.statusCode, listed.body).toBe(200);
+  });
+
   it('creates, reads, lists with a cursor, replaces, rotates and deletes', async () => {
     const created = await createWorkflow(alice.authorization, { ...definition, description: 'd' });
     expect(created).toMatchObject({

@@ -176,7 +176,7 @@ describe('email steps through the Resend SDK', () => {
     const { outcome } = await runWorkflow(
       [
         emailStep('notify', {
-          from: 'Support <support@example.com>',
+          from: 'Support <support@hookflow.test>',
           replyTo: 'help@example.com',
           cc: ['{{trigger.body.manager}}'],
           bcc: 'audit@example.com',
@@ -187,7 +187,7 @@ describe('email steps through the Resend SDK', () => {
     completed(outcome);
     expect(fake.emails).toHaveLength(1);
     expect(fake.emails[0]).toMatchObject({
-      from: 'Support <support@example.com>',
+      from: 'Support <support@hookflow.test>',
       replyTo: ['help@example.com'],
       cc: ['grace@example.com'],
       bcc: ['audit@example.com'],

@@ -315,6 +315,82 @@ export const scenarios: Scenario[] = [
       return runId;
     },
   },
+  // Hostile webhook values (issue 11, "Email abuse"). Recorded from the build before the stricter rendering (where
+  // they all complete) and from the build that has it (where some fail the step): the first recording is what
+  // proves that runs started before the change keep the old rendering when they replay.
+  {
+    name: 'recipient-list-in-value',
+    async run(driver) {
+      const workflow = await driver.createWorkflow({ name: 'Comma list in a value', steps: [welcome] });
+      const runId = await driver.hit(workflow, { ...signup, email: 'ada@example.com,grace@example.com' });
+      await driver.waitForRun(runId, isClosed);
+      return runId;
+    },
+  },
+  {
+    name: 'recipient-array-value',
+    async run(driver) {
+      const workflow = await driver.createWorkflow({ name: 'Array of recipients', steps: [welcome] });
+      const runId = await driver.hit(workflow, {
+        ...signup,
+        email: ['ada@example.com', 'grace@example.com'],
+      });
+      await driver.waitForRun(runId, isClosed);
+      return runId;
+    },
+  },
+  {
+    name: 'javascript-link',
+    async run(driver) {
+      const workflow = await driver.createWorkflow({
+        name: 'Link from the body',
+        steps: [
+          {
+            ...welcome,
+            params: {
+              ...welcome.params,
+              html: '<a href="{{trigger.body.url}}">Confirm, {{trigger.body.name}}</a>',
+            },
+          },
+        ],
+      });
+      const runId = await driver.hit(workflow, { ...signup, url: 'javascript:alert(document.domain)' });
+      await driver.waitForRun(runId, isClosed);
+      return runId;
+    },
+  },
+  {
+    name: 'header-control-character',
+    async run(driver) {
+      const workflow = await driver.createWorkflow({ name: 'Tab in a subject', steps: [welcome] });
+      const runId = await driver.hit(workflow, { ...signup, name: 'Ada\tLovelace\u2028' });
+      await driver.waitForRun(runId, isClosed);
+      return runId;
+    },
+  },
+  {
+    name: 'http-header-control-character',
+    async run(driver) {
+      const workflow = await driver.createWorkflow({
+        name: 'Tab in an http header',
+        steps: [
+          {
+            id: 'crm',
+            type: 'http',
+            params: {
+              method: 'GET',
+              url: `${driver.target.url}/note`,
+              headers: { 'x-note': '{{trigger.body.name}}' },
+            },
+            retry: fastRetry,
+          },
+        ],
+      });
+      const runId = await driver.hit(workflow, { ...signup, name: 'Ada\tLovelace' });
+      await driver.waitForRun(runId, isClosed);
+      return runId;
+    },
+  },
 ];
 
 /**

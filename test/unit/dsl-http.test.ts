@@ -204,6 +204,22 @@ describe('http params', () => {
     }
   });
 
+  it('refuses a header value typed with any other control character or U+2028/U+2029 (issue 11)', () => {
+    const cases: [string, string][] = [
+      ['\t', 'a control character (U+0009)'],
+      ['\u0000', 'a control character (U+0000)'],
+      ['\u001f', 'a control character (U+001F)'],
+      ['\u0085', 'a control character (U+0085)'],
+      ['\u2028', 'a line separator (U+2028)'],
+      ['\u2029', 'a paragraph separator (U+2029)'],
+    ];
+    for (const [char, described] of cases) {
+      expect(paramIssues({ headers: { 'x-note': `a${char}b` } })).toEqual([
+        { path: at('headers.x-note'), message: `must not contain ${described}: it is an HTTP header` },
+      ]);
+    }
+  });
+
   it('refuses the headers the HTTP client sets itself, in any letter case', () => {
     for (const name of [
       'host',

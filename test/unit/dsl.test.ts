@@ -238,7 +238,8 @@ describe('email params', () => {
       {
         path: 'steps[0] (id "bad").params.from',
         message:
-          '"Acme support@acme.io" is not a valid sender: expected "addr@example.com" or "Name <addr@example.com>"',
+          '"Acme support@acme.io" is not a valid sender: expected "addr@example.com" or ' +
+          '"Name <addr@example.com>" (a name holding , ; : @ ( ) [ ] goes in double quotes)',
       },
       { path: 'steps[0] (id "bad").params.bcc', message: 'must list at least one address' },
     ]);
@@ -252,6 +253,58 @@ describe('email params', () => {
         message: 'must not contain a line break (CR/LF): it is an email header',
       },
     ]);
+  });
+
+  it('rejects every control character and U+2028/U+2029 typed into a header field (issue 11)', () => {
+    const cases: [string, string][] = [
+      ['\t', 'a control character (U+0009)'],
+      ['\u0000', 'a control character (U+0000)'],
+      ['\u007f', 'a control character (U+007F)'],
+      ['\u0085', 'a control character (U+0085)'],
+      ['\u2028', 'a line separator (U+2028)'],
+      ['\u2029', 'a paragraph separator (U+2029)'],
+    ];
+    for (const [char, described] of cases) {
+      const issues = issuesOf(
+        withSteps(
+          emailStep('a', {
+            subject: `Hello${char}there`,
+            from: `Acme${char} <team@acme.io>`,
+            to: `a@example.com${char}`,
+            cc: [`{{trigger.body.cc}}${char}`],
+            bcc: `b@example.com,${char}`,
+            replyTo: `c@example.com${char}`,
+          }),
+        ),
+      );
+      const message = `must not contain ${described}: it is an email header`;
+      for (const field of ['subject', 'from', 'to', 'cc[0]', 'bcc', 'replyTo']) {
+        expect(issues, `${field} with ${JSON.stringify(char)}`).toContainEqual({
+          path: `steps[0] (id "a").params.${field}`,
+          message,
+        });
+      }
+    }
+    // Bodies are not headers.
+    expect(
+      workflowDefinitionSchema.safeParse(
+        withSteps(emailStep('a', { text: 'a\tb\u2028c', html: '<p>\t</p>' })),
+      ).success,
+    ).toBe(true);
+  });
+
+  it('rejects a literal from whose display name reads as more addresses, and takes it quoted', () => {
+    const issues = issuesOf(withSteps(emailStep('a', { from: 'Acme, Inc <team@acme.io>' })));
+    expect(issues).toEqual([
+      {
+        path: 'steps[0] (id "a").params.from',
+        message:
+          '"Acme, Inc <team@acme.io>" is not a valid sender: expected "addr@example.com" or ' +
+          '"Name <addr@example.com>" (a name holding , ; : @ ( ) [ ] goes in double quotes)',
+      },
+    ]);
+    const quoted = withSteps(emailStep('a', { from: '"Acme, Inc" <team@acme.io>' }));
+    expect(workflowDefinitionSchema.safeParse(quoted).success).toBe(true);
   });
 
   it('reports template syntax errors and unknown reference roots in the field', () => {

@@ -165,6 +165,52 @@ describe('renderSecretText', () => {
     }
   });
 
+  it('refuses a value with any control character or U+2028/U+2029 in a header (issue 11)', () => {
+    const cases: [string, string][] = [
+      ['\t', 'a control character (U+0009)'],
+      ['\u0000', 'a control character (U+0000)'],
+      ['\u007f', 'a control character (U+007F)'],
+      ['\u009b', 'a control character (U+009B)'],
+      ['\u2028', 'a line separator (U+2028)'],
+      ['\u2029', 'a paragraph separator (U+2029)'],
+    ];
+    for (const [char, described] of cases) {
+      const error = templateErrorOf(() =>
+        renderSecretText(
+          'x-{{trigger.body.note}}',
+          contextWith({ note: `a${char}b` }),
+          'header',
+          'headers.X-Note',
+        ),
+      );
+      expect(error.message).toBe(
+        `headers.X-Note: {{trigger.body.note}} rendered ${described}, not allowed in a header`,
+      );
+      // The whole request fails the same way.
+      const request = templateErrorOf(() =>
+        renderHttpRequest(
+          { method: 'GET', url: 'https://api.example.com', headers: { 'X-Note': '{{trigger.body.note}}' } },
+          contextWith({ note: `a${char}b` }),
+          ids,
+        ),
+      );
+      expect(request.field).toBe('headers.X-Note');
+    }
+    // Runs from before render-hardening keep refusing CR/LF only; other fields take any data.
+    const legacy = renderSecretText(
+      '{{trigger.body.note}}',
+      contextWith({ note: 'a\tb\u2028' }),
+      'header',
+      'headers.X-Note',
+      undefined,
+      'legacy',
+    );
+    expect(legacy).toEqual(['a\tb\u2028']);
+    expect(
+      renderSecretText('{{trigger.body.note}}', contextWith({ note: 'a\tb' }), 'text', 'query.q'),
+    ).toEqual(['a\tb']);
+  });
+
   it('allows line breaks from data outside headers', () => {
     expect(renderSecretText('{{trigger.body.multiline}}', context, 'text', 'body')).toEqual([body.multiline]);
   });

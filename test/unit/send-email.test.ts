@@ -21,6 +21,9 @@ function scriptedTransport(result: TransportResult) {
   return { transport, sent };
 }
 
+/** EMAIL_ALLOWED_FROM_DOMAINS of these tests. */
+const allowedFromDomains = ['example.com'];
+
 const input: SendEmailInput = {
   idempotencyKey: 'run_1/welcome',
   email: { to: ['ada@example.com'], subject: 'Welcome', text: 'Hi' },
@@ -28,7 +31,11 @@ const input: SendEmailInput = {
 
 async function runSendEmail(result: TransportResult, attempt = 1) {
   const { transport, sent } = scriptedTransport(result);
-  const sendEmail = createSendEmail({ transport, defaultFrom: 'Hookflow <hookflow@example.com>' });
+  const sendEmail = createSendEmail({
+    transport,
+    defaultFrom: 'Hookflow <hookflow@example.com>',
+    allowedFromDomains,
+  });
   const env = new MockActivityEnvironment({ attempt }, quiet);
   const outcome = await env.run(sendEmail, input).then(
     (value) => ({ ok: true as const, value }),
@@ -62,7 +69,11 @@ describe('sendEmail activity', () => {
 
   it('keeps the step’s own from', async () => {
     const { transport, sent } = scriptedTransport({ ok: true, id: 'em_1' });
-    const sendEmail = createSendEmail({ transport, defaultFrom: 'Default <default@example.com>' });
+    const sendEmail = createSendEmail({
+      transport,
+      defaultFrom: 'Default <default@example.com>',
+      allowedFromDomains,
+    });
     await new MockActivityEnvironment({}, quiet).run(sendEmail, {
       ...input,
       email: { ...input.email, from: 'Team <team@example.com>' },
@@ -135,7 +146,11 @@ describe('sendEmail activity', () => {
           );
         }),
     };
-    const sendEmail = createSendEmail({ transport, defaultFrom: 'Hookflow <hookflow@example.com>' });
+    const sendEmail = createSendEmail({
+      transport,
+      defaultFrom: 'Hookflow <hookflow@example.com>',
+      allowedFromDomains,
+    });
     const env = new MockActivityEnvironment({ attempt: 2 }, quiet);
     const running = env.run(sendEmail, input).then(
       () => undefined,
@@ -243,5 +258,60 @@ describe('sendEmail activity: quotas and long retry-after', () => {
       expect(above.nonRetryable).toBeFalsy();
       expect(above.nextRetryDelay).toBeUndefined();
     }
+  });
+});
+
+describe('sendEmail activity: allowed sender domains', () => {
+  async function sendFrom(from: string, allowed = allowedFromDomains) {
+    const { transport, sent } = scriptedTransport({ ok: true, id: 'em_1' });
+    const sendEmail = createSendEmail({
+      transport,
+      defaultFrom: 'Hookflow <hookflow@example.com>',
+      allowedFromDomains: allowed,
+    });
+    const outcome = await new MockActivityEnvironment({}, quiet)
+      .run(sendEmail, { ...input, email: { ...input.email, from } })
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+    return { outcome, sent };
+  }
+
+  it('refuses a from outside the allowed domains before sending: EmailSenderNotAllowed, non-retryable', async () => {
+    for (const from of [
+      'CEO <ceo@bank.example>',
+      'ceo@bank.example',
+      // A subdomain is a domain of its own, and a look-alike suffix is not the domain.
+      'news@mail.example.com',
+      'x@evil-example.com',
+      // A second address hidden in the display name: not one sender.
+      'ceo@bank.example, Team <team@example.com>',
+    ]) {
+      const { outcome, sent } = await sendFrom(from);
+      expect(sent, from).toEqual([]);
+      expect(outcome, from).toBeInstanceOf(ApplicationFailure);
+      const failure = outcome as ApplicationFailure;
+      expect(failure.type).toBe(EMAIL_ERROR_TYPES.senderNotAllowed);
+      expect(failure.type).toBe('EmailSenderNotAllowed');
+      expect(failure.nonRetryable).toBe(true);
+      expect(failure.message).toContain('allowed sender domains: example.com');
+    }
+  });
+
+  it('sends from any allowed domain, whatever the case of its letters', async () => {
+    for (const from of ['Team <team@EXAMPLE.com>', 'hi@news.example.org', '"Acme, Inc." <hi@example.com>']) {
+      const { outcome, sent } = await sendFrom(from, ['example.com', 'news.example.org']);
+      expect(outcome, from).toBeUndefined();
+      expect(sent).toHaveLength(1);
+    }
+  });
+
+  it('names the domain and the allowed ones in the failure', async () => {
+    const { outcome } = await sendFrom('CEO <ceo@bank.example>', ['example.com', 'example.org']);
+    expect((outcome as ApplicationFailure).message).toBe(
+      'from: "CEO <ceo@bank.example>" sends from bank.example, which this Hookflow does not send from; ' +
+        'allowed sender domains: example.com, example.org (EMAIL_ALLOWED_FROM_DOMAINS)',
+    );
   });
 });

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { literalSenderDomain } from '../../email/sender-domains.js';
 import { AppError, NotFoundError } from '../../errors.js';
 import type { WorkflowRecord, WorkflowRepo } from '../../db/repos/workflow-repo.js';
 import { scheduleViewSchema } from '../../dsl/schedule.js';
-import { stepsSchema, type WorkflowDefinition } from '../../dsl/schema.js';
+import type { WorkflowDefinition } from '../../dsl/schema.js';
 import type { ScheduleService } from './schedule-service.js';
 
 /** The workflow resource of DESIGN §3. `signingSecret` only appears in the answers of create and rotate. */
@@ -15,7 +16,11 @@ export const workflowResourceSchema = z.object({
   version: z.number().int(),
   /** The clock trigger and Temporal's view of it (null: none). */
   schedule: scheduleViewSchema.nullable(),
-  steps: stepsSchema,
+  /**
+   * The step list as saved (its rules are the request schema of POST /v1/workflows). Typed loosely here: a version
+   * saved under older rules must still be shown, never answered with a 500 by the response check.
+   */
+  steps: z.array(z.looseObject({ id: z.string(), type: z.string() })),
   webhook: z.object({
     url: z.string(),
     token: z.string(),
@@ -63,10 +68,36 @@ export const workflowNotFound = (id: string) =>
     `No workflow ${id} (it does not exist, was deleted, or is not yours).`,
   );
 
+/**
+ * Refuses a definition whose email step has a literal `from` (or a literal `<address>` in it) on a domain outside
+ * `allowedDomains` (EMAIL_ALLOWED_FROM_DOMAINS), with the same 400 as any other invalid field. A `from` whose domain
+ * comes from a placeholder is checked when the email is sent.
+ */
+export function checkSenderDomains(definition: WorkflowDefinition, allowedDomains: readonly string[]): void {
+  const details: { path: string; message: string }[] = [];
+  definition.steps.forEach((step, index) => {
+    if (step.type !== 'email' || step.params.from === undefined) return;
+    const domain = literalSenderDomain(step.params.from);
+    if (domain === undefined || allowedDomains.includes(domain)) return;
+    details.push({
+      path: `body.steps[${index}] (id ${JSON.stringify(step.id)}).params.from`,
+      message:
+        `${JSON.stringify(step.params.from)} sends from ${domain}, which this Hookflow does not send from; ` +
+        `allowed sender domains: ${allowedDomains.join(', ')}`,
+    });
+  });
+  if (details.length > 0) {
+    const summary = details.map((detail) => `${detail.path}: ${detail.message}`).join('; ');
+    throw new AppError('VALIDATION_FAILED', 400, `The request is invalid: ${summary}`, details);
+  }
+}
+
 export function createWorkflowService(deps: {
   workflows: WorkflowRepo;
   schedules: Pick<ScheduleService, 'view' | 'syncAfterWrite'>;
   publicUrl: string;
+  /** EMAIL_ALLOWED_FROM_DOMAINS: a literal `from` elsewhere is refused on save. */
+  allowedFromDomains: readonly string[];
 }) {
   const { workflows, schedules } = deps;
 
@@ -99,6 +130,7 @@ export function createWorkflowService(deps: {
 
   return {
     async create(ownerId: string, definition: WorkflowDefinition) {
+      checkSenderDomains(definition, deps.allowedFromDomains);
       const record = await workflows.create(ownerId, fieldsOf(definition), {
         token: newWebhookToken(),
         secret: newSigningSecret(),
@@ -139,6 +171,7 @@ export function createWorkflowService(deps: {
 
     /** A new version; its schedule (added, changed, paused, removed) is written to Temporal right after. */
     async replace(ownerId: string, id: string, definition: WorkflowDefinition) {
+      checkSenderDomains(definition, deps.allowedFromDomains);
       const record = await workflows.replace(ownerId, id, fieldsOf(definition));
       if (!record) throw workflowNotFound(id);
       await schedules.syncAfterWrite(record.id);
