@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { parseCidrList } from './activities/http/address-policy.js';
 import { CURRENT_SECRETS_KEY_ID, decodeSecretsKey, type SecretsKey } from './secrets/crypto.js';
-import { isMailbox } from './workflows/template.js';
+import { DOMAIN_PATTERN, senderDomain } from './email/sender-domains.js';
+import { mailboxAddress } from './workflows/template.js';
 
 /**
  * Environment parsing. Booleans are parsed from the literal strings "true"/"false" (never z.coerce.boolean(),
@@ -159,6 +160,11 @@ const envFields = z.object({
       .optional(),
   ),
   JWT_EXPIRES_IN_SECONDS: positiveInt(3600),
+  /** Who may sign up: `first-user` (the first account, then by the owner's invitation), `open`, `closed`. */
+  REGISTRATION_MODE: z.preprocess(
+    emptyAsUndefined,
+    z.enum(['first-user', 'open', 'closed']).default('first-user'),
+  ),
 
   SECRETS_ENCRYPTION_KEY: secretsKey,
 
@@ -170,10 +176,35 @@ const envFields = z.object({
     emptyAsUndefined,
     z
       .string()
-      .refine(isMailbox, 'must be an address like "you@your-domain.com" or "Your Name <you@your-domain.com>"')
+      .refine(
+        (value) => mailboxAddress(value) !== undefined,
+        'must be an address like "you@your-domain.com" or "Your Name <you@your-domain.com>" (a name holding , ; : @ ( ) [ ] in double quotes)',
+      )
       .default('Hookflow <hookflow@example.com>'),
   ),
   EMAIL_MAX_PER_SECOND: z.preprocess(emptyAsUndefined, z.coerce.number().positive().default(5)),
+  /** Domains a step's `from` may send from (comma or space separated); unset: the domain of EMAIL_FROM. */
+  EMAIL_ALLOWED_FROM_DOMAINS: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .transform((value, ctx) => {
+        const domains = value
+          .split(/[\s,]+/)
+          .filter((entry) => entry !== '')
+          .map((entry) => entry.toLowerCase());
+        const bad = domains.filter((domain) => !DOMAIN_PATTERN.test(domain));
+        if (domains.length === 0 || bad.length > 0) {
+          ctx.addIssue({
+            code: 'custom',
+            message: `must list domain names such as example.com or mail.example.com${bad.length > 0 ? `, got ${bad.map((d) => JSON.stringify(d)).join(', ')}` : ''}`,
+          });
+          return z.NEVER;
+        }
+        return domains;
+      })
+      .optional(),
+  ),
 
   /** CIDRs (comma or space separated) that http steps may reach although they are private or internal. */
   HTTP_ALLOWED_PRIVATE_NETWORKS: z.preprocess(
@@ -221,6 +252,17 @@ export const envSchema = envFields.check(
         'required when NODE_ENV=production, so that emails are delivered through Resend. To print them to the log ' +
         'instead (nothing is delivered; recipients and contents go to the log), set EMAIL_TRANSPORT=console',
       when: (payload) => !hasIssueFor(payload.issues, ['NODE_ENV', 'EMAIL_TRANSPORT', 'RESEND_API_KEY']),
+    },
+  ),
+  // The default sender must be allowed itself, or every step without its own `from` would fail at send.
+  z.refine(
+    (env) =>
+      env.EMAIL_ALLOWED_FROM_DOMAINS === undefined ||
+      env.EMAIL_ALLOWED_FROM_DOMAINS.includes(senderDomain(env.EMAIL_FROM) ?? ''),
+    {
+      path: ['EMAIL_ALLOWED_FROM_DOMAINS'],
+      message: 'must include the domain of EMAIL_FROM, the sender of every email step without its own from',
+      when: (payload) => !hasIssueFor(payload.issues, ['EMAIL_FROM', 'EMAIL_ALLOWED_FROM_DOMAINS']),
     },
   ),
   z.refine((env) => env.EMAIL_TRANSPORT !== 'resend' || env.RESEND_API_KEY !== undefined, {
@@ -289,6 +331,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       jwtExpiresInSeconds: e.JWT_EXPIRES_IN_SECONDS,
       jwtIssuer: 'hookflow',
       jwtAudience: 'hookflow-api',
+      registrationMode: e.REGISTRATION_MODE,
     },
     secrets: {
       /** Encrypts account secrets at rest (src/secrets/crypto.ts); required in production. */
@@ -302,6 +345,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       resendApiKey: e.RESEND_API_KEY,
       resendBaseUrl: e.RESEND_BASE_URL,
       from: e.EMAIL_FROM,
+      /** The domains a `from` may send from, lower-cased; checked on save and at send. */
+      allowedFromDomains: e.EMAIL_ALLOWED_FROM_DOMAINS ?? [senderDomain(e.EMAIL_FROM) as string],
       maxPerSecond: e.EMAIL_MAX_PER_SECOND,
     },
     /** The http step (DESIGN §7). */

@@ -4,6 +4,7 @@ import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fas
 import { requireSetting, type Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { DbHandle } from '../db/client.js';
+import { createInvitationRepo } from '../db/repos/invitation-repo.js';
 import { createSecretRepo } from '../db/repos/secret-repo.js';
 import { createUserRepo } from '../db/repos/user-repo.js';
 import { createWorkflowRepo } from '../db/repos/workflow-repo.js';
@@ -15,12 +16,15 @@ import { openApiPlugin } from './plugins/openapi.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { hookRoutes } from './routes/hooks.js';
+import { invitationRoutes } from './routes/invitations.js';
 import { runRoutes } from './routes/runs.js';
 import { secretRoutes } from './routes/secrets.js';
 import { workflowRoutes } from './routes/workflows.js';
 import { createAuthService } from './services/auth-service.js';
 import { createHealthService } from './services/health-service.js';
 import { createHookService } from './services/hook-service.js';
+import { createInvitationService } from './services/invitation-service.js';
+import { createMemoryLoginBackoff } from './services/login-backoff.js';
 import { createRateLimiter } from './services/rate-limiter.js';
 import { createRunService } from './services/run-service.js';
 import { createScheduleService, type ScheduleService } from './services/schedule-service.js';
@@ -118,10 +122,12 @@ export async function buildApp(deps: AppDeps) {
     workflows: workflowRepo,
     schedules,
     publicUrl: config.http.publicUrl,
+    allowedFromDomains: config.email.allowedFromDomains,
   });
   const runs = createRunService({ temporal, workflows: workflowRepo, config });
   const hooks = createHookService({ workflows: workflowRepo, runs });
   const secrets = createSecretService({ secrets: createSecretRepo(deps.db.db), key: secretsKey });
+  const invitations = createInvitationRepo(deps.db.db);
 
   await app.register(healthRoutes, {
     health: createHealthService({
@@ -133,10 +139,22 @@ export async function buildApp(deps: AppDeps) {
   await app.register(
     async (v1) => {
       await v1.register(authRoutes, {
-        auth: createAuthService({ users }),
+        auth: createAuthService({
+          users,
+          invitations,
+          registrationMode: config.auth.registrationMode,
+          loginBackoff: createMemoryLoginBackoff(),
+        }),
         loginLimiter: createRateLimiter({ limit: config.limits.loginPerMinute, windowMs: 60_000 }),
         registerLimiter: createRateLimiter({ limit: config.limits.registerPerMinute, windowMs: 60_000 }),
         expiresInSeconds: config.auth.jwtExpiresInSeconds,
+      });
+      await v1.register(invitationRoutes, {
+        invitations: createInvitationService({
+          users,
+          invitations,
+          registrationMode: config.auth.registrationMode,
+        }),
       });
       await v1.register(workflowRoutes, { workflows, runs, schedules });
       await v1.register(runRoutes, { runs });

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import {
   boolean,
   customType,
@@ -8,6 +9,7 @@ import {
   primaryKey,
   text,
   timestamp,
+  uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
 import type { Schedule } from '../dsl/schedule.js';
@@ -17,12 +19,44 @@ const timestamps = {
   createdAt: timestamp('created_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
 };
 
-export const users = pgTable('users', {
+/** `owner`: the first account, which invites the others (REGISTRATION_MODE=first-user); everybody else: `member`. */
+export const userRoles = ['owner', 'member'] as const;
+export type UserRole = (typeof userRoles)[number];
+
+export const users = pgTable(
+  'users',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** Stored lower-cased; uniqueness is case-insensitive because of that. */
+    email: text('email').notNull().unique(),
+    passwordHash: text('password_hash').notNull(),
+    role: text('role').$type<UserRole>().notNull().default('member'),
+    ...timestamps,
+  },
+  // At most one owner, whatever the timing: of two concurrent first sign-ups, the second insert fails here.
+  (table) => [
+    uniqueIndex('users_single_owner_idx')
+      .on(table.role)
+      .where(sql`${table.role} = 'owner'`),
+  ],
+);
+
+/**
+ * Sign-up invitations the owner creates (POST /v1/invitations). Only the SHA-256 of the token is stored: the token is
+ * shown once, to the owner, and a database dump cannot be used to sign up. Single use: `used_at` is set in the
+ * transaction that creates the account.
+ */
+export const invitations = pgTable('invitations', {
   id: uuid('id').primaryKey().defaultRandom(),
-  /** Stored lower-cased; uniqueness is case-insensitive because of that. */
-  email: text('email').notNull().unique(),
-  passwordHash: text('password_hash').notNull(),
+  /** Hex SHA-256 of the token. */
+  tokenHash: text('token_hash').notNull().unique(),
+  createdBy: uuid('created_by')
+    .notNull()
+    .references(() => users.id, { onDelete: 'cascade' }),
   ...timestamps,
+  expiresAt: timestamp('expires_at', { withTimezone: true, precision: 3 }).notNull(),
+  usedAt: timestamp('used_at', { withTimezone: true, precision: 3 }),
+  usedBy: uuid('used_by').references(() => users.id, { onDelete: 'set null' }),
 });
 
 export const webhookSigningModes = ['none', 'standard-webhooks'] as const;
@@ -91,4 +125,4 @@ export const secrets = pgTable(
   (table) => [primaryKey({ columns: [table.ownerId, table.name] })],
 );
 
-export const schema = { users, workflows, workflowVersions, secrets };
+export const schema = { users, invitations, workflows, workflowVersions, secrets };

@@ -30,6 +30,8 @@ export function hookflowEnv(options: {
     EMAIL_FROM: 'Hookflow Faults <faults@hookflow.test>',
     EMAIL_MAX_PER_SECOND: '1000',
     HOST: '127.0.0.1',
+    // Every test signs up its own users, none by invitation.
+    REGISTRATION_MODE: 'open',
     ...options.env,
   };
 }

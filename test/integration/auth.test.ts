@@ -234,23 +234,60 @@ describe.each<TestDriver>(['postgres', 'pglite'])('auth on %s', (driver) => {
     }
   });
 
-  it('limits sign-in attempts per email, from any address, with 429 RATE_LIMITED and Retry-After', async () => {
+  it('holds back only the addresses that have been failing: after 12 wrong passwords the right one still signs in from elsewhere', async () => {
     const email = newEmail();
     await register(email);
-    for (let attempt = 1; attempt <= 10; attempt += 1) {
-      expectError(
-        await post('/v1/auth/login', { email, password: `guess ${attempt}` }),
-        401,
-        'INVALID_CREDENTIALS',
-      );
+    // A guesser spread over 12 addresses: each one's password is checked (a client that has not failed yet always
+    // is), and once the account backs off every wrong answer is a 429 with the wait, 1 s doubling up to 40 s.
+    const guessers = Array.from({ length: 12 }, (_, i) => `198.51.100.${i + 1}`);
+    const answers = [];
+    for (const [i, address] of guessers.entries()) {
+      answers.push(await post('/v1/auth/login', { email, password: `guess ${i}` }, address));
     }
-    const limited = await post('/v1/auth/login', { email: email.toUpperCase(), password: 'guess 11' });
-    expectError(limited, 429, 'RATE_LIMITED');
-    const retryAfter = Number(limited.headers['retry-after']);
-    expect(retryAfter).toBeGreaterThan(0);
-    expect(retryAfter).toBeLessThanOrEqual(60);
-    // While limited, even the right password is refused: the limit is what stops guessing.
-    expectError(await post('/v1/auth/login', { email, password: PASSWORD }), 429, 'RATE_LIMITED');
+    expectError(answers[0]!, 401, 'INVALID_CREDENTIALS');
+    const waits = answers.slice(1).map((answer) => {
+      const body = expectError(answer, 429, 'RATE_LIMITED');
+      expect(body.error.message).toMatch(
+        /^Too many failed sign-in attempts for this email: try again in \d+ seconds\.$/,
+      );
+      return Number(answer.headers['retry-after']);
+    });
+    expect(
+      waits.every((wait) => wait >= 1 && wait <= 40),
+      waits.join(),
+    ).toBe(true);
+    expect(waits.at(-1)).toBeGreaterThan(30);
+
+    // A guessing address gets 429 whatever it sends, the right password too: its answers say nothing about it.
+    const guesser = await post('/v1/auth/login', { email, password: PASSWORD }, guessers[0]);
+    expectError(guesser, 429, 'RATE_LIMITED');
+    expect(Number(guesser.headers['retry-after'])).toBeGreaterThan(30);
+
+    // The owner, from an address that has not been failing: signed in at once, with a working token.
+    const owner = await post('/v1/auth/login', { email, password: PASSWORD }, '203.0.113.9');
+    expect(owner.statusCode, owner.body).toBe(200);
+    expect((await me(`Bearer ${owner.json<{ token: string }>().token}`)).statusCode).toBe(200);
+
+    // A success resets the backoff: the next wrong password is an ordinary 401 again.
+    expectError(
+      await post('/v1/auth/login', { email, password: 'guess 13' }, guessers[0]),
+      401,
+      'INVALID_CREDENTIALS',
+    );
+  });
+
+  it('backs off unknown emails exactly like known ones, so a 429 does not tell that an account exists', async () => {
+    const known = newEmail();
+    await register(known);
+    const statuses = async (email: string) => {
+      const codes: number[] = [];
+      for (let i = 0; i < 3; i += 1) {
+        codes.push((await post('/v1/auth/login', { email, password: `guess ${i}` })).statusCode);
+      }
+      return codes;
+    };
+    expect(await statuses(known)).toEqual([401, 429, 429]);
+    expect(await statuses(newEmail())).toEqual([401, 429, 429]);
   });
 
   it('limits sign-in attempts per client address across emails', async () => {

@@ -90,6 +90,7 @@ describe('migrations on PostgreSQL', () => {
         select table_name from information_schema.tables where table_schema = 'public' order by table_name`;
       await sql.end();
       expect(tables.map((row) => row.table_name)).toEqual([
+        'invitations',
         'secrets',
         'users',
         'workflow_versions',

@@ -258,3 +258,16 @@ describe('EMAIL_TRANSPORT', () => {
     ]);
   });
 });
+
+describe('REGISTRATION_MODE', () => {
+  it('is first-user by default, so a fresh `npm start` lets its first account in as the owner', () => {
+    expect(loadConfig({}).auth.registrationMode).toBe('first-user');
+    expect(loadConfig({ REGISTRATION_MODE: '' }).auth.registrationMode).toBe('first-user');
+    expect(loadConfig({ REGISTRATION_MODE: 'open' }).auth.registrationMode).toBe('open');
+    expect(loadConfig({ REGISTRATION_MODE: 'closed' }).auth.registrationMode).toBe('closed');
+  });
+
+  it('refuses anything else, naming the key', () => {
+    expect(() => loadConfig({ REGISTRATION_MODE: 'invite' })).toThrow(/REGISTRATION_MODE/);
+  });
+});
