@@ -1,7 +1,7 @@
 import type { HttpParams } from '../dsl/http-step.js';
 import { parseDuration } from './durations.js';
 import {
-  headerCharacterProblem,
+  headerValueProblem,
   lookupPath,
   MAX_RENDERED_LENGTH,
   parseTemplate,
@@ -123,14 +123,7 @@ export function renderSecretText(
       continue;
     }
     const value = stringifyValue(lookupPath(context, part.path));
-    const problem =
-      mode !== 'header'
-        ? undefined
-        : rules === 'legacy'
-          ? /[\r\n]/.test(value)
-            ? 'a line break (CR/LF)'
-            : undefined
-          : headerCharacterProblem(value);
+    const problem = mode === 'header' ? headerValueProblem(value, rules) : undefined;
     if (problem) {
       throw new TemplateError(
         field,

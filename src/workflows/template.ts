@@ -234,13 +234,14 @@ export function renderTemplate(
   return result;
 }
 
+/** What makes `value` unfit for a header under `rules` (legacy: only CR/LF), or undefined. */
+export function headerValueProblem(value: string, rules: RenderRules): string | undefined {
+  if (rules === 'legacy') return /[\r\n]/.test(value) ? 'a line break (CR/LF)' : undefined;
+  return headerCharacterProblem(value);
+}
+
 function checkHeader(value: string, field: string, rules: RenderRules) {
-  const problem =
-    rules === 'legacy'
-      ? /[\r\n]/.test(value)
-        ? 'a line break (CR/LF)'
-        : undefined
-      : headerCharacterProblem(value);
+  const problem = headerValueProblem(value, rules);
   if (problem) {
     throw new TemplateError(
       field,
