@@ -16,11 +16,22 @@ export const EMAIL_ERROR_TYPES = {
   rateLimited: 'EmailRateLimited',
   /** The account's daily or monthly sending quota is used up: retrying within the hour cannot help. */
   quotaExceeded: 'EmailQuotaExceeded',
+  /** The provider refused Hookflow's API key (rotated or revoked): retried slowly while an operator fixes it. */
+  providerAuth: 'EmailProviderAuthFailed',
   unavailable: 'EmailProviderUnavailable',
   interrupted: 'EmailSendInterrupted',
   /** The rendered `from` is not on a domain of EMAIL_ALLOWED_FROM_DOMAINS: permanent, nothing was sent. */
   senderNotAllowed: 'EmailSenderNotAllowed',
 } as const;
+
+/**
+ * Resend's answers to a key it does not accept. They say nothing about the email: a rotated or revoked key is an
+ * operator's fix, so sends wait for it (up to the step's attempts) instead of failing every run in flight for good.
+ */
+const CREDENTIAL_ERRORS = new Set(['missing_api_key', 'invalid_api_key', 'restricted_api_key']);
+/** Waits between attempts after a credential error: 1 min, doubling, at most 15 min (the default 8 attempts: ~1 h). */
+const CREDENTIAL_RETRY_BASE_MS = 60_000;
+const CREDENTIAL_RETRY_MAX_MS = 15 * 60_000;
 
 /** Quota errors Resend answers with 429: not a rate limit, the account's allowance for the day or month is gone. */
 const QUOTA_ERRORS = new Set(['daily_quota_exceeded', 'monthly_quota_exceeded']);
@@ -45,7 +56,7 @@ export function createSendEmail(deps: {
    * errors → retry with the step's backoff.
    */
   return async function sendEmail(input: SendEmailInput): Promise<SendEmailResult> {
-    const { info, cancellationSignal } = Context.current();
+    const { info, cancellationSignal, log } = Context.current();
     const { attempt } = info;
     const email = { ...input.email, from: input.email.from ?? deps.defaultFrom };
     const refused = senderNotAllowed(email.from, deps.allowedFromDomains);
@@ -76,6 +87,22 @@ export function createSendEmail(deps: {
     if (cancellationSignal.aborted) throw interrupted(cancellationSignal, attempt);
     const details = [{ attempt, statusCode: result.statusCode, providerError: result.name }];
     const what = `the email provider answered ${result.statusCode ?? 'nothing (network error)'} ${result.name}: ${result.message}`;
+    if (CREDENTIAL_ERRORS.has(result.name) || result.statusCode === 401) {
+      const delay = Math.min(CREDENTIAL_RETRY_BASE_MS * 2 ** (attempt - 1), CREDENTIAL_RETRY_MAX_MS);
+      // Loud: every send of every run is failing until RESEND_API_KEY is fixed.
+      log.error('the email provider refused the API key: set a valid RESEND_API_KEY on the workers', {
+        statusCode: result.statusCode,
+        providerError: result.name,
+        attempt,
+        nextAttemptInMs: delay,
+      });
+      throw ApplicationFailure.create({
+        type: EMAIL_ERROR_TYPES.providerAuth,
+        message: `${what} (the API key was refused: fix RESEND_API_KEY; this send is retried in ${Math.round(delay / 1000)} s)`,
+        details,
+        nextRetryDelay: delay,
+      });
+    }
     if (QUOTA_ERRORS.has(result.name)) {
       throw ApplicationFailure.create({
         type: EMAIL_ERROR_TYPES.quotaExceeded,

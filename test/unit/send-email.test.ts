@@ -95,12 +95,34 @@ describe('sendEmail activity', () => {
     expect(failure.details).toEqual([{ attempt: 1, statusCode: 422, providerError: 'validation_error' }]);
   });
 
-  it('fails for good on an authentication error (401)', async () => {
+  it('retries slowly, and says to fix the key, when the provider refuses the API key (401, 403 invalid_api_key)', async () => {
+    const refusals: TransportResult[] = [
+      {
+        ok: false,
+        statusCode: 401,
+        name: 'missing_api_key',
+        message: 'Missing API key in the authorization header.',
+      },
+      { ok: false, statusCode: 403, name: 'invalid_api_key', message: 'API key is invalid.' },
+    ];
+    for (const refusal of refusals) {
+      const first = await failureOf(refusal, 1);
+      expect(first.type).toBe(EMAIL_ERROR_TYPES.providerAuth);
+      expect(first.nonRetryable).toBe(false);
+      expect(first.nextRetryDelay).toBe(60_000);
+      expect(first.message).toContain('fix RESEND_API_KEY');
+      // The wait doubles per attempt, capped at 15 minutes.
+      expect((await failureOf(refusal, 3)).nextRetryDelay).toBe(240_000);
+      expect((await failureOf(refusal, 8)).nextRetryDelay).toBe(15 * 60_000);
+    }
+  });
+
+  it('still fails for good on a 403 that is about the email, not the key', async () => {
     const failure = await failureOf({
       ok: false,
-      statusCode: 401,
-      name: 'missing_api_key',
-      message: 'Missing API key in the authorization header.',
+      statusCode: 403,
+      name: 'validation_error',
+      message: 'You can only send testing emails to your own email address.',
     });
     expect(failure.type).toBe(EMAIL_ERROR_TYPES.rejected);
     expect(failure.nonRetryable).toBe(true);
