@@ -1,15 +1,21 @@
+/** A repeat of the first signal within this long is a wrapper relaying it, not a second request. */
+const RELAYED_SIGNAL_MS = 1_000;
+
 /**
  * Runs `shutdown` once on the first SIGINT/SIGTERM; a second signal, or a shutdown that overruns `graceMs`,
  * exits at once. Only entrypoints call this.
  */
 export function onShutdownSignal(shutdown: (signal: string) => Promise<void>, graceMs: number): void {
-  let stopping = false;
+  let stopping: { signal: NodeJS.Signals; at: number } | undefined;
   const handle = (signal: NodeJS.Signals) => {
     if (stopping) {
+      // Ctrl-C reaches every process of the terminal's group, and wrappers (npm, tsx) relay it once more: the same
+      // signal within a second is that echo, not a person asking for an immediate exit.
+      if (signal === stopping.signal && Date.now() - stopping.at < RELAYED_SIGNAL_MS) return;
       console.error(`${signal} again: exiting now`);
       process.exit(1);
     }
-    stopping = true;
+    stopping = { signal, at: Date.now() };
     const force = setTimeout(() => {
       console.error(`shutdown took longer than ${graceMs} ms: exiting`);
       process.exit(1);

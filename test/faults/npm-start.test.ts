@@ -1,0 +1,116 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, expect, it } from 'vitest';
+import { findFreePort } from '../../src/temporal/dev-server.js';
+import { report, waitUntil } from './harness.js';
+
+/*
+ * `npm start` as a person or a supervisor stops it: a SIGTERM to the npm process itself (systemd, a process manager
+ * that only knows npm's pid), and Ctrl-C, which signals the whole process group. Either way the API, the worker and
+ * the Temporal dev server all stop, and the shutdown is the graceful one (not "SIGINT again: exiting now").
+ */
+
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const dataDirs: string[] = [];
+
+afterAll(() => {
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+async function startNpm() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'hookflow-npm-start-'));
+  dataDirs.push(dataDir);
+  const [port, temporalPort, uiPort] = [await findFreePort(), await findFreePort(), await findFreePort()];
+  const child = spawn('npm', ['start'], {
+    cwd: repoRoot,
+    // Its own process group, like a terminal's foreground job, so Ctrl-C can be sent to all of it.
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      ...(process.env.TEMPORAL_CLI_PATH && { TEMPORAL_CLI_PATH: process.env.TEMPORAL_CLI_PATH }),
+      ...(process.env.HOOKFLOW_CACHE_DIR && { HOOKFLOW_CACHE_DIR: process.env.HOOKFLOW_CACHE_DIR }),
+      PORT: String(port),
+      TEMPORAL_DEV_PORT: String(temporalPort),
+      TEMPORAL_DEV_UI_PORT: String(uiPort),
+      TEMPORAL_DEV_DB_FILE: join(dataDir, 'temporal.db'),
+      PGLITE_DATA_DIR: join(dataDir, 'pglite'),
+      JWT_SECRET: randomBytes(32).toString('hex'),
+      SECRETS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    },
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  );
+  const url = `http://127.0.0.1:${port}/readyz`;
+  await waitUntil(
+    120_000,
+    `npm start to answer ${url}`,
+    () =>
+      fetch(url).then(
+        (response) => response.status,
+        () => 0,
+      ),
+    (status) => status === 200 || child.exitCode !== null,
+  );
+  expect(child.exitCode, output).toBeNull();
+  return { child, exited, output: () => output, port, temporalPort };
+}
+
+/** True while something accepts connections on the port. */
+async function listening(port: number): Promise<boolean> {
+  return fetch(`http://127.0.0.1:${port}/`).then(
+    () => true,
+    (error: unknown) => !/ECONNREFUSED/.test(String((error as { cause?: unknown }).cause ?? error)),
+  );
+}
+
+it('SIGTERM to the npm process stops the API, the worker and the dev server, gracefully', async () => {
+  const started = Date.now();
+  const npm = await startNpm();
+  const stopping = Date.now();
+  npm.child.kill('SIGTERM');
+  const code = await Promise.race([
+    npm.exited,
+    new Promise((resolve) => setTimeout(() => resolve('still running'), 30_000)),
+  ]);
+  expect(code, npm.output()).not.toBe('still running');
+  expect(npm.output()).toContain('hookflow: stopped.');
+  expect(await listening(npm.port)).toBe(false);
+  expect(await listening(npm.temporalPort)).toBe(false);
+  report('SIGTERM to the npm start process', started, {
+    'SIGTERM to exit (ms)': Date.now() - stopping,
+    'npm exit code': String(code),
+  });
+});
+
+it('Ctrl-C (SIGINT to the process group) stops everything gracefully, not "SIGINT again"', async () => {
+  const started = Date.now();
+  const npm = await startNpm();
+  const stopping = Date.now();
+  process.kill(-npm.child.pid!, 'SIGINT');
+  // npm itself exits at once on Ctrl-C, as in a terminal; Hookflow's processes finish their shutdown after it.
+  await waitUntil(
+    30_000,
+    'the API and the dev server to stop, and the shutdown to be reported',
+    async () => ({
+      api: await listening(npm.port),
+      temporal: await listening(npm.temporalPort),
+      stopped: npm.output().includes('hookflow: stopped.'),
+    }),
+    (state) => !state.api && !state.temporal && state.stopped,
+  );
+  expect(npm.output()).not.toContain('SIGINT again');
+  report('Ctrl-C to npm start (SIGINT to its process group)', started, {
+    'SIGINT to everything stopped (ms)': Date.now() - stopping,
+    'npm exit code': String(await npm.exited),
+  });
+});
