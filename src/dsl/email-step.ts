@@ -1,14 +1,6 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { DEFAULT_EMAIL_RETRY } from '../workflows/retry.js';
-import {
-  recipients,
-  retrySchema,
-  stepId,
-  onFailureSchema,
-  strictObject,
-  templateString,
-  whenSchema,
-} from './fields.js';
+import { actionStepSchema, recipients, strictObject, templateString } from './fields.js';
 
 /*
  * The `email` step (DESIGN §2): one email through the provider, retried per `retry`, never sent twice thanks to
@@ -45,13 +37,6 @@ export const emailParamsSchema = strictObject({
 export type EmailParams = z.output<typeof emailParamsSchema>;
 
 /** Sends one email through the provider; retried per `retry`, never twice thanks to an idempotency key. */
-export const emailStepSchema = strictObject({
-  id: stepId,
-  type: z.literal('email'),
-  params: emailParamsSchema,
-  when: whenSchema.optional(),
-  retry: retrySchema(DEFAULT_EMAIL_RETRY).optional(),
-  onFailure: onFailureSchema.optional(),
-});
+export const emailStepSchema = actionStepSchema('email', emailParamsSchema, DEFAULT_EMAIL_RETRY);
 /** See emailStepSchema. */
 export type EmailStep = z.output<typeof emailStepSchema>;

@@ -329,3 +329,22 @@ export const onFailureSchema = z.enum(['stop', 'continue'], {
 });
 /** See onFailureSchema. */
 export type OnFailure = z.output<typeof onFailureSchema>;
+
+/**
+ * The envelope every action step (one with an activity) shares: `id`, `type`, its `params`, `when`, `retry` over the
+ * type's own defaults, and `onFailure`. A new step type calls this with its params schema.
+ */
+export function actionStepSchema<Type extends string, Params extends z.ZodType>(
+  type: Type,
+  params: Params,
+  retryDefaults: Required<RetryPolicy>,
+) {
+  return strictObject({
+    id: stepId,
+    type: z.literal(type),
+    params,
+    when: whenSchema.optional(),
+    retry: retrySchema(retryDefaults).optional(),
+    onFailure: onFailureSchema.optional(),
+  });
+}

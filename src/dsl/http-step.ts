@@ -3,15 +3,7 @@ import { parseTemplate } from '../workflows/template.js';
 import { durationToMs } from '../workflows/durations.js';
 import { HTTP_METHODS, MANAGED_REQUEST_HEADERS } from '../workflows/http-request.js';
 import { DEFAULT_HTTP_RETRY } from '../workflows/retry.js';
-import {
-  durationSchema,
-  onFailureSchema,
-  retrySchema,
-  stepId,
-  strictObject,
-  templateString,
-  whenSchema,
-} from './fields.js';
+import { actionStepSchema, durationSchema, strictObject, templateString } from './fields.js';
 
 /*
  * The `http` step (DESIGN §7): one request to another system's API. Every string is a template; `{{secrets.NAME}}`
@@ -144,13 +136,6 @@ export const httpParamsSchema = strictObject({
 export type HttpParams = z.output<typeof httpParamsSchema>;
 
 /** Calls another system's API; retried on network errors, timeouts, 408, 425, 429 and 5xx. */
-export const httpStepSchema = strictObject({
-  id: stepId,
-  type: z.literal('http'),
-  params: httpParamsSchema,
-  when: whenSchema.optional(),
-  retry: retrySchema(DEFAULT_HTTP_RETRY).optional(),
-  onFailure: onFailureSchema.optional(),
-});
+export const httpStepSchema = actionStepSchema('http', httpParamsSchema, DEFAULT_HTTP_RETRY);
 /** See httpStepSchema. */
 export type HttpStep = z.output<typeof httpStepSchema>;
