@@ -47,6 +47,17 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        test: {
+          // The native production topology (temporal-server on PostgreSQL, UI server, API, workers): one stack per
+          // file, files one at a time. The first run builds the Temporal binaries (minutes, cached afterwards).
+          name: 'stack',
+          include: ['test/stack/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 900_000,
+        },
+      },
     ],
   },
 });

@@ -36,7 +36,7 @@ import {
   type LatencySummary,
   type LoadResult,
 } from './lib/load.js';
-import { childPids, startCpuAccount, type CpuAccount } from './lib/cpu.js';
+import { startCpuAccount, type CpuAccount } from './lib/cpu.js';
 import { createMemorySampler } from './lib/memory.js';
 import { renderTable } from './lib/report.js';
 import {
@@ -247,8 +247,7 @@ async function withTemporal<T>(
 ): Promise<T> {
   const server = await startDevServer({ cliPath, port: 0, uiPort: 0 });
   const connection = await Connection.connect({ address: server.address });
-  // server.pid is the watchdog shell; the Temporal CLI is its child.
-  const temporalPid = server.pid === undefined ? undefined : childPids(server.pid)[0];
+  const temporalPid = server.pid;
   try {
     return await phase(server.address, new Client({ connection, namespace: 'default' }), temporalPid);
   } finally {

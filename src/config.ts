@@ -8,13 +8,13 @@ import { mailboxAddress } from './workflows/template.js';
  * Environment parsing. Booleans are parsed from the literal strings "true"/"false" (never z.coerce.boolean(),
  * which turns "false" into true); empty strings count as unset so `FOO=` in an .env file means "default".
  */
-const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
-const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
-const port = (fallback: number) =>
+export const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
+export const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
+export const port = (fallback: number) =>
   z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).default(fallback));
-const positiveInt = (fallback: number) =>
+export const positiveInt = (fallback: number) =>
   z.preprocess(emptyAsUndefined, z.coerce.number().int().positive().default(fallback));
-const booleanString = (fallback: boolean) =>
+export const booleanString = (fallback: boolean) =>
   z.preprocess(
     emptyAsUndefined,
     z

@@ -1,12 +1,11 @@
 // `npm start`: the embedded default. Everything in one command on a fresh machine: PGlite under .data/, a local
 // Temporal dev server persisted under .data/ (Web UI on :8233), the worker and the API.
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { createActivities } from './activities/index.js';
 import { startApi } from './api/start.js';
 import { loadConfig } from './config.js';
 import { createDb, type DbHandle } from './db/client.js';
+import { embeddedSecret } from './embedded-secrets.js';
 import { migrateToLatest } from './db/migrate.js';
 import { exitOnStartupError, onShutdownSignal } from './lifecycle.js';
 import { secretResolverFor } from './secrets/resolver.js';
@@ -15,18 +14,6 @@ import { installWorkerLogging, startWorker } from './temporal/worker.js';
 
 const JWT_SECRET_FILE = '.data/jwt-secret';
 const SECRETS_KEY_FILE = '.data/secrets-key';
-
-/**
- * A per-machine secret kept under .data/, so tokens and stored secrets survive restarts without anyone configuring
- * one. Deleting the secrets key makes the account secrets stored with it unreadable (like deleting .data/).
- */
-function embeddedSecret(file: string, generate: () => string): string {
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const secret = generate();
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, secret, { mode: 0o600 });
-  return secret;
-}
 
 const step = (message: string) => console.log(`hookflow: ${message}`);
 let devServer: DevServer | undefined;

@@ -15,19 +15,6 @@ function cpuSecondsOf(pid: number): number | undefined {
   }
 }
 
-/** The direct children of a process (the Temporal CLI under the dev server's watchdog shell). */
-export function childPids(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
 function machineTicks(): { busy: number; total: number } {
   const [cpuLine] = readFileSync('/proc/stat', 'utf8').split('\n');
   const values = (cpuLine ?? '').trim().split(/\s+/).slice(1).map(Number);

@@ -1,22 +1,23 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
+import { startSupervised, type SupervisedProcess } from '../supervised-process.js';
+import { goIsAvailable, runBuildScript, scriptsDir } from './go-build.js';
 import { hookflowSearchAttributes } from './search-attributes.js';
 
 /** The Temporal CLI version that scripts/install-temporal-cli.sh builds. */
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 
 export class TemporalCliNotFoundError extends Error {
-  constructor(tried: string[], downloadError?: string) {
+  constructor(tried: string[], failure?: string) {
     super(
       [
-        'No Temporal CLI (the local dev server) could be found or downloaded.',
+        'No Temporal CLI (the local dev server) could be found, built or downloaded.',
         `Looked in: ${tried.join('; ')}.`,
-        downloadError ? `The SDK's download failed: ${downloadError}.` : '',
+        failure ?? '',
         'Get one in either of these ways, then run the command again:',
         '  - build it from the Go module proxy (needs Go, takes a few minutes once): npm run temporal:install',
         '  - or install the Temporal CLI (https://docs.temporal.io/cli#install) and set TEMPORAL_CLI_PATH=/path/to/temporal',
@@ -44,10 +45,12 @@ function isExecutable(path: string): boolean {
 
 /**
  * Finds the Temporal CLI: TEMPORAL_CLI_PATH, then `temporal` on PATH, then the cache that
- * scripts/install-temporal-cli.sh builds into, then the SDK's download (only where there is internet).
+ * scripts/install-temporal-cli.sh builds into. Failing those it gets one: where Go is installed it runs that
+ * script (the Go module proxy is reachable where the internet is not), otherwise the SDK's download (needs
+ * internet). So `npm start` and the tests work first time on a fresh machine, a couple of minutes slower once.
  */
 export async function findTemporalCli(
-  options: { cliPath?: string; allowDownload?: boolean } = {},
+  options: { cliPath?: string; allowDownload?: boolean; log?: (line: string) => void } = {},
 ): Promise<string> {
   const tried: string[] = [];
   if (options.cliPath) {
@@ -63,6 +66,14 @@ export async function findTemporalCli(
   if (isExecutable(cached)) return cached;
   tried.push(cached);
   if (options.allowDownload === false) throw new TemporalCliNotFoundError(tried);
+  if (goIsAvailable()) {
+    try {
+      return await buildTemporalCli(options.log);
+    } catch (error) {
+      throw new TemporalCliNotFoundError(tried, (error as Error).message);
+    }
+  }
+  tried.push('a build from the Go module proxy (no `go` on PATH)');
   const downloadDir = join(hookflowCacheDir(), 'sdk-download');
   tried.push(`the SDK's download into ${downloadDir}`);
   try {
@@ -70,9 +81,22 @@ export async function findTemporalCli(
   } catch (error) {
     throw new TemporalCliNotFoundError(
       tried,
-      error instanceof Error ? error.message.split('\n')[0] : String(error),
+      `The SDK's download failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}.`,
     );
   }
+}
+
+/** Builds the CLI into the cache with scripts/install-temporal-cli.sh, saying so, and returns its path. */
+export async function buildTemporalCli(log?: (line: string) => void): Promise<string> {
+  const built = await runBuildScript(join(scriptsDir, 'install-temporal-cli.sh'), {
+    what: `building the Temporal CLI ${TEMPORAL_CLI_VERSION} from the Go module proxy`,
+    expect: 'about 2 minutes, once',
+    env: { ...process.env, HOOKFLOW_CACHE_DIR: hookflowCacheDir() },
+    log,
+  });
+  const path = built.split('\n').pop() ?? '';
+  if (!isExecutable(path)) throw new Error(`the build printed ${JSON.stringify(built)}, not a binary`);
+  return path;
 }
 
 /**
@@ -136,24 +160,11 @@ export interface DevServerOptions {
 export interface DevServer {
   address: string;
   uiUrl: string | undefined;
+  /** The Temporal CLI's own pid. */
   pid: number | undefined;
   /** Stops the server and waits for it to exit. Safe to call twice. */
   stop(): Promise<void>;
 }
-
-/**
- * Why a shell wrapper: Node cannot ask the kernel to kill a child when the parent dies. The wrapper holds a pipe
- * from us on stdin; when we exit for any reason (Ctrl-C, SIGTERM, a crash, even SIGKILL) the pipe closes,
- * `read` returns, and it stops the server. So no dev server outlives the process that started it.
- */
-const WATCHDOG_SCRIPT = [
-  '"$@" &',
-  'server=$!',
-  'trap \'kill -TERM "$server" 2>/dev/null; wait "$server"; exit 0\' TERM INT HUP',
-  'read -r _ignored',
-  'kill -TERM "$server" 2>/dev/null',
-  'wait "$server"',
-].join('\n');
 
 /** Starts `temporal server start-dev` with Hookflow's search attributes and waits until it answers. */
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
@@ -179,50 +190,37 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     args.push('--db-filename', options.dbFile);
   }
 
-  const child = spawn('sh', ['-c', WATCHDOG_SCRIPT, 'temporal-watchdog', options.cliPath, ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const collect = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-8000);
-    for (const line of chunk.toString().split('\n')) if (line.trim()) options.log?.(line);
-  };
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-
+  const program = startSupervised('temporal dev server', options.cliPath, args, { log: options.log });
   const address = `127.0.0.1:${port}`;
   const server: DevServer = {
     address,
     uiUrl: options.uiPort ? `http://localhost:${options.uiPort}` : undefined,
-    pid: child.pid,
-    stop: () => stopChild(child, exited),
+    pid: await program.pid().catch(() => undefined),
+    stop: () => program.stop(),
   };
   try {
-    await waitUntilServing(address, namespace, child, exited, options.startTimeoutMs ?? 60_000);
+    await waitUntilServing(address, namespace, program, options.startTimeoutMs ?? 60_000);
   } catch (error) {
     await server.stop();
-    throw new Error(`${(error as Error).message}\n--- temporal output ---\n${output.trim()}`, {
+    throw new Error(`${(error as Error).message}\n--- temporal output ---\n${program.output().trim()}`, {
       cause: error,
     });
   }
   return server;
 }
 
-async function waitUntilServing(
+/** Waits until `namespace` answers on `address`: the frontend and its persistence are up, not just the port. */
+export async function waitUntilServing(
   address: string,
   namespace: string,
-  child: ChildProcess,
-  exited: Promise<number | null>,
+  program: SupervisedProcess,
   timeoutMs: number,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
-  let hasExited = false;
-  void exited.then(() => (hasExited = true));
   while (Date.now() < deadline) {
-    if (hasExited)
-      throw new Error(`The Temporal dev server exited during start-up (exit code ${child.exitCode}).`);
+    if (program.hasExited())
+      throw new Error(`${program.name} exited during start-up (exit status ${await program.exited}).`);
     try {
       const connection = await Connection.connect({ address, connectTimeout: 2000 });
       try {
@@ -238,16 +236,6 @@ async function waitUntilServing(
     }
   }
   throw new Error(
-    `The Temporal dev server did not answer on ${address} within ${timeoutMs} ms: ${String(lastError)}`,
+    `${program.name} did not answer on ${address} within ${timeoutMs} ms: ${String(lastError)}`,
   );
-}
-
-async function stopChild(child: ChildProcess, exited: Promise<number | null>): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.stdin?.end(); // the watchdog's cue to stop the server
-  const timeout = sleep(10_000).then(() => 'timeout' as const);
-  if ((await Promise.race([exited, timeout])) === 'timeout') {
-    child.kill('SIGKILL');
-    await exited;
-  }
 }
