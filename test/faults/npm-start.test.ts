@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +21,8 @@ afterAll(() => {
   for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 });
 
-async function startNpm() {
+/** `npm start` with the test's Temporal CLI, unless `cli` says to give it none (a machine that never had one). */
+async function startNpm(cli: { cacheDir: string } | 'found' = 'found') {
   const dataDir = mkdtempSync(join(tmpdir(), 'hookflow-npm-start-'));
   dataDirs.push(dataDir);
   const [port, temporalPort, uiPort] = [await findFreePort(), await findFreePort(), await findFreePort()];
@@ -33,8 +34,12 @@ async function startNpm() {
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
-      ...(process.env.TEMPORAL_CLI_PATH && { TEMPORAL_CLI_PATH: process.env.TEMPORAL_CLI_PATH }),
-      ...(process.env.HOOKFLOW_CACHE_DIR && { HOOKFLOW_CACHE_DIR: process.env.HOOKFLOW_CACHE_DIR }),
+      ...(cli === 'found'
+        ? {
+            ...(process.env.TEMPORAL_CLI_PATH && { TEMPORAL_CLI_PATH: process.env.TEMPORAL_CLI_PATH }),
+            ...(process.env.HOOKFLOW_CACHE_DIR && { HOOKFLOW_CACHE_DIR: process.env.HOOKFLOW_CACHE_DIR }),
+          }
+        : { HOOKFLOW_CACHE_DIR: cli.cacheDir }),
       PORT: String(port),
       TEMPORAL_DEV_PORT: String(temporalPort),
       TEMPORAL_DEV_UI_PORT: String(uiPort),
@@ -52,7 +57,7 @@ async function startNpm() {
   );
   const url = `http://127.0.0.1:${port}/readyz`;
   await waitUntil(
-    120_000,
+    cli === 'found' ? 120_000 : 600_000,
     `npm start to answer ${url}`,
     () =>
       fetch(url).then(
@@ -112,5 +117,24 @@ it('Ctrl-C (SIGINT to the process group) stops everything gracefully, not "SIGIN
   report('Ctrl-C to npm start (SIGINT to its process group)', started, {
     'SIGINT to everything stopped (ms)': Date.now() - stopping,
     'npm exit code': String(await npm.exited),
+  });
+});
+
+it('on a machine with Go but no Temporal CLI, npm start builds the CLI itself (saying so) and starts', async () => {
+  if (process.env.PATH?.split(':').some((dir) => existsSync(join(dir, 'temporal')))) {
+    throw new Error('a `temporal` binary is on PATH: this test needs a PATH without one to mean anything');
+  }
+  const started = Date.now();
+  const cacheDir = mkdtempSync(join(tmpdir(), 'hookflow-empty-cache-'));
+  dataDirs.push(cacheDir);
+  const npm = await startNpm({ cacheDir });
+  expect(npm.output()).toMatch(
+    /building the Temporal CLI v[\d.]+ from the Go module proxy, about 2 minutes, once/,
+  );
+  expect(existsSync(join(cacheDir, 'temporal-cli-v1.5.1', 'temporal'))).toBe(true);
+  npm.child.kill('SIGTERM');
+  await npm.exited;
+  report('npm start without a Temporal CLI (Go on PATH, empty cache)', started, {
+    'start to ready, build included (ms)': Date.now() - started,
   });
 });
