@@ -228,6 +228,24 @@ const envFields = z.object({
   API_MAX_BODY_BYTES: positiveInt(1024 * 1024),
   LOGIN_RATE_LIMIT_PER_MINUTE: positiveInt(10),
   REGISTER_RATE_LIMIT_PER_MINUTE: positiveInt(10),
+
+  /** Prometheus metrics: GET /metrics on the API, and the worker's own endpoint (src/metrics/). */
+  METRICS_ENABLED: booleanString(true),
+  /** When set, GET /metrics on the API (a public port) answers only `Authorization: Bearer <METRICS_TOKEN>`. */
+  METRICS_TOKEN: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .min(16, 'must be at least 16 characters: generate one with `openssl rand -hex 32`')
+      .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (it travels in an HTTP header)')
+      .optional(),
+  ),
+  WORKER_METRICS_HOST: z.preprocess(emptyAsUndefined, z.string().default('127.0.0.1')),
+  // Not 0: the SDK's exporter would pick a port that nobody could learn, so nothing could scrape it.
+  WORKER_METRICS_PORT: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(1).max(65535).default(9464),
+  ),
 });
 
 /** Rules across keys. `when`: reported together with the other bad keys, and not twice for one key. */
@@ -363,6 +381,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       apiMaxBodyBytes: e.API_MAX_BODY_BYTES,
       loginPerMinute: e.LOGIN_RATE_LIMIT_PER_MINUTE,
       registerPerMinute: e.REGISTER_RATE_LIMIT_PER_MINUTE,
+    },
+    /** Prometheus metrics (src/metrics/): each API and worker process exposes its own. */
+    metrics: {
+      enabled: e.METRICS_ENABLED,
+      /** Bearer token that GET /metrics on the API requires; unset: the endpoint is open (it holds no secrets). */
+      token: e.METRICS_TOKEN,
+      /** Where a worker process serves the Temporal SDK's metrics and step outcomes (`/metrics`). */
+      worker: { host: e.WORKER_METRICS_HOST, port: e.WORKER_METRICS_PORT },
     },
   };
 }

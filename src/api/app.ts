@@ -9,9 +9,11 @@ import { createSecretRepo } from '../db/repos/secret-repo.js';
 import { createUserRepo } from '../db/repos/user-repo.js';
 import { createWorkflowRepo } from '../db/repos/workflow-repo.js';
 import { createTemporalAdapter, runStartDetails } from '../temporal/adapter.js';
+import { createApiMetrics, type ApiMetrics } from '../metrics/api-metrics.js';
 import { createTemporalSchedules } from '../temporal/schedules.js';
 import { authPlugin } from './plugins/auth.js';
 import { errorHandlerPlugin, frameworkErrorHandler } from './plugins/error-handler.js';
+import { metricsPlugin } from './plugins/metrics.js';
 import { openApiPlugin } from './plugins/openapi.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
@@ -47,6 +49,8 @@ export interface AppDeps {
     client: Pick<Client, 'workflow' | 'withDeadline' | 'workflowService' | 'schedule'>;
   };
   logger?: FastifyServerOptions['logger'];
+  /** Default: a registry of this app's own (GET /metrics serves it when METRICS_ENABLED). */
+  metrics?: ApiMetrics;
 }
 
 /**
@@ -87,6 +91,12 @@ export async function buildApp(deps: AppDeps) {
   });
 
   await app.register(errorHandlerPlugin);
+  const metrics = deps.metrics ?? createApiMetrics();
+  await app.register(metricsPlugin, {
+    metrics,
+    serve: config.metrics.enabled,
+    token: config.metrics.token,
+  });
   await app.register(openApiPlugin, { publicUrl: config.http.publicUrl, version: '0.1.0' });
   const jwtSecret = requireSetting(
     config.auth.jwtSecret,
@@ -103,11 +113,17 @@ export async function buildApp(deps: AppDeps) {
 
   // Services are built once here, bottom-up, and handed to the route plugins that call them.
   const workflowRepo = createWorkflowRepo(deps.db.db);
-  const temporal = createTemporalAdapter({
+  const adapter = createTemporalAdapter({
     client: deps.temporal.client,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
   });
+  const temporal = {
+    ...adapter,
+    startRun: metrics.timeRunStarts((...args: Parameters<typeof adapter.startRun>) =>
+      adapter.startRun(...args),
+    ),
+  };
   const schedules = createScheduleService({
     workflows: workflowRepo,
     schedules: createTemporalSchedules({
@@ -166,6 +182,7 @@ export async function buildApp(deps: AppDeps) {
     prefix: '/hooks',
     hooks,
     maxBodyBytes: config.webhooks.maxBodyBytes,
+    metrics,
     limiter: createRateLimiter({ limit: config.webhooks.rateLimitPerMinute, windowMs: 60_000 }),
   });
 

@@ -46,6 +46,31 @@ describe('loadConfig', () => {
     expect((caught as ConfigError).problems).toHaveLength(5);
   });
 
+  it('serves metrics by default: the API openly, the worker on loopback port 9464', () => {
+    expect(loadConfig({}).metrics).toEqual({
+      enabled: true,
+      token: undefined,
+      worker: { host: '127.0.0.1', port: 9464 },
+    });
+    const custom = loadConfig({
+      METRICS_ENABLED: 'false',
+      METRICS_TOKEN: 'a'.repeat(16),
+      WORKER_METRICS_HOST: '0.0.0.0',
+      WORKER_METRICS_PORT: '9500',
+    }).metrics;
+    expect(custom).toEqual({
+      enabled: false,
+      token: 'a'.repeat(16),
+      worker: { host: '0.0.0.0', port: 9500 },
+    });
+  });
+
+  it('refuses a short METRICS_TOKEN and a worker metrics port nobody could scrape', () => {
+    expect(() => loadConfig({ METRICS_TOKEN: 'secret' })).toThrow(/METRICS_TOKEN: must be at least 16/);
+    expect(() => loadConfig({ METRICS_TOKEN: 'with a space in it!' })).toThrow(/METRICS_TOKEN/);
+    expect(() => loadConfig({ WORKER_METRICS_PORT: '0' })).toThrow(/WORKER_METRICS_PORT/);
+  });
+
   it('reads "false" as false, unlike a coerced boolean', () => {
     expect(loadConfig({ DB_MIGRATE_ON_START: 'false' }).db.migrateOnStart).toBe(false);
     expect(loadConfig({ DB_MIGRATE_ON_START: 'true' }).db.migrateOnStart).toBe(true);

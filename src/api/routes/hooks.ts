@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
+import type { ApiMetrics } from '../../metrics/api-metrics.js';
 import type { HookService } from '../services/hook-service.js';
 import type { RateLimiter } from '../services/rate-limiter.js';
 import { errorResponses } from './common.js';
@@ -15,10 +16,16 @@ export const hookRoutes: FastifyPluginAsyncZod<{
   hooks: HookService;
   maxBodyBytes: number;
   limiter: RateLimiter;
-}> = (app, { hooks, maxBodyBytes, limiter }) => {
+  metrics: Pick<ApiMetrics, 'observeWebhookDelivery'>;
+}> = (app, { hooks, maxBodyBytes, limiter, metrics }) => {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBodyBytes }, (_request, body, done) => {
     done(null, body);
+  });
+  // Every answer of this plugin's route is one delivery's outcome, refusals by Fastify itself (413) included.
+  app.addHook('onResponse', (_request, reply, done) => {
+    metrics.observeWebhookDelivery(reply.statusCode);
+    done();
   });
 
   app.post(
