@@ -11,6 +11,7 @@ import { createWorkflowRepo } from '../db/repos/workflow-repo.js';
 import { createTemporalAdapter, runStartDetails } from '../temporal/adapter.js';
 import { createApiMetrics, type ApiMetrics } from '../metrics/api-metrics.js';
 import { createTemporalSchedules } from '../temporal/schedules.js';
+import { requestLogSerializers } from './log-redaction.js';
 import { authPlugin } from './plugins/auth.js';
 import { errorHandlerPlugin, frameworkErrorHandler } from './plugins/error-handler.js';
 import { metricsPlugin } from './plugins/metrics.js';
@@ -60,7 +61,7 @@ export interface AppDeps {
 export async function buildApp(deps: AppDeps) {
   const { config } = deps;
   const app = Fastify({
-    logger: deps.logger ?? false,
+    logger: withRedactedRequests(deps.logger),
     genReqId: () => crypto.randomUUID(),
     requestIdHeader: false,
     trustProxy: trustProxyOption(config.http.trustProxy),
@@ -218,4 +219,11 @@ export type App = Awaited<ReturnType<typeof buildApp>>;
 function trustProxyOption(trustProxy: Config['http']['trustProxy']): FastifyServerOptions['trustProxy'] {
   if (typeof trustProxy === 'number') return (_address: string, hop: number) => hop < trustProxy;
   return trustProxy;
+}
+
+/** The caller's logger options with request URLs redacted (webhook tokens, query strings): see log-redaction.ts. */
+function withRedactedRequests(logger: AppDeps['logger']): FastifyServerOptions['logger'] {
+  if (!logger) return false;
+  const options = logger === true ? {} : logger;
+  return { ...options, serializers: { ...options.serializers, ...requestLogSerializers } };
 }

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../helpers/database.js';
 import { startFakeResend, type FakeResend } from '../helpers/fake-resend.js';
@@ -106,5 +107,85 @@ it('a secret used by http steps appears in neither the API nor the worker output
     'API output bytes searched': apiOutput.length,
     'worker output bytes searched': workerOutput.length,
     'occurrences of the value found': `${apiOutput}${workerOutput}`.split(SECRET).length - 1,
+  });
+});
+
+/** Standard Webhooks signature over the exact bytes, done here independently of the code under test. */
+function signedHeaders(secret: string, id: string, body: string): Record<string, string> {
+  const timestamp = Math.floor(Date.now() / 1000);
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  const signature = createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64');
+  return { 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': `v1,${signature}` };
+}
+
+it('webhook tokens, bearer tokens and signing secrets appear in no log line', async () => {
+  const started = Date.now();
+  // Debug level: every request is logged, with whatever the serializers let through.
+  const [server, worker] = await Promise.all([launchApi(env), launchWorker(env)]);
+  const register = await fetch(`${server.url}/v1/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      email: `logs-${Date.now()}@example.com`,
+      password: 'correct horse battery staple',
+    }),
+  });
+  const { token: bearer } = (await register.json()) as { token: string };
+  const call = (method: string, path: string, body?: unknown) =>
+    fetch(`${server.url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${bearer}`,
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+      },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
+    });
+  const created = (await (
+    await call('POST', '/v1/workflows', {
+      name: 'Signed',
+      steps: [{ id: 'wait', type: 'delay', params: { duration: '1h' } }],
+      webhook: { signing: 'standard-webhooks' },
+    })
+  ).json()) as { id: string; webhook: { token: string; url: string }; signingSecret: string };
+  const { token } = created.webhook;
+  const body = JSON.stringify({ email: 'ada@example.com' });
+  const hook = (headers: Record<string, string>, path = `/hooks/${token}`) =>
+    fetch(`${server.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    });
+
+  const answers = [
+    (await hook(signedHeaders(created.signingSecret, 'msg_1', body))).status, // accepted
+    (await hook({ 'webhook-id': 'msg_2', 'webhook-timestamp': '1', 'webhook-signature': 'v1,bad' })).status,
+    (await hook({}, `/hooks/${token}?token=${token}`)).status, // token in the query too
+    (await fetch(`${server.url}/hooks/${token}`)).status, // a method the route does not have
+  ];
+  const rotated = (await (await call('POST', `/v1/workflows/${created.id}/webhook/rotate`)).json()) as {
+    webhook: { token: string };
+    signingSecret: string;
+  };
+  answers.push((await hook({}, `/hooks/${rotated.webhook.token}`)).status); // unsigned: refused
+  expect(answers).toEqual([202, 401, 401, 404, 401]);
+
+  const output = `${server.process.output()}\n${worker.output()}`;
+  expect(output).toContain('/hooks/'); // requests were logged...
+  const leaks = {
+    'webhook token': [token, rotated.webhook.token],
+    'bearer token': [bearer],
+    'signing secret': [
+      created.signingSecret,
+      rotated.signingSecret,
+      created.signingSecret.replace(/^whsec_/, ''),
+    ],
+  };
+  for (const [what, values] of Object.entries(leaks)) {
+    for (const value of values) expect(output.includes(value), `${what} in the logs`).toBe(false); // ...not the secrets
+  }
+  report('API and worker output at debug level searched for tokens and signing secrets', started, {
+    'requests made': answers.length + 3,
+    'output bytes searched': output.length,
+    'values searched for': Object.values(leaks).flat().length,
   });
 });
