@@ -10,12 +10,21 @@ import { migrateToLatest } from './db/migrate.js';
 import { exitOnStartupError, onShutdownSignal } from './lifecycle.js';
 import { secretResolverFor } from './secrets/resolver.js';
 import { findTemporalCli, startDevServer, type DevServer } from './temporal/dev-server.js';
-import { installWorkerLogging, startWorker } from './temporal/worker.js';
+import { installWorkerRuntime, startWorker, type WorkerMetricsStatus } from './temporal/worker.js';
 
 const JWT_SECRET_FILE = '.data/jwt-secret';
 const SECRETS_KEY_FILE = '.data/secrets-key';
 
 const step = (message: string) => console.log(`hookflow: ${message}`);
+
+/** The banner's word on the worker's metrics endpoint (the API's is always /metrics on its own port). */
+function workerMetricsLine(status: WorkerMetricsStatus): string {
+  if (status.state === 'serving') return `${status.url} (worker)`;
+  if (status.state === 'unavailable')
+    return `none for the worker (${status.address} is taken: set WORKER_METRICS_PORT)`;
+  return 'none for the worker';
+}
+
 let devServer: DevServer | undefined;
 let db: DbHandle | undefined;
 
@@ -45,8 +54,12 @@ try {
   db = await createDb(config);
   if (config.db.migrateOnStart) await migrateToLatest(db);
 
-  // The SDK's per-step INFO lines (webpack output, worker state changes) drown the banner below.
-  if (config.logLevel === 'info') installWorkerLogging('warn');
+  // The SDK's per-step INFO lines (webpack output, worker state changes) drown the banner below. The worker's
+  // metrics (SDK series, step outcomes) get a port of their own; the API serves its own on /metrics.
+  const workerMetrics = installWorkerRuntime({
+    logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel,
+    metrics: config.metrics,
+  });
   step('bundling workflow code and starting the worker...');
   const worker = await startWorker(
     config,
@@ -69,6 +82,9 @@ try {
       `  API docs     ${base}/docs`,
       `  Readiness    ${base}/readyz`,
       `  Temporal UI  ${config.temporal.uiUrl}/namespaces/${config.temporal.namespace}/workflows`,
+      ...(config.metrics.enabled
+        ? [`  Metrics      ${base}/metrics (API), ${workerMetricsLine(workerMetrics)}`]
+        : []),
       `  Email        ${config.email.transport === 'resend' ? 'sent through Resend' : 'printed here (console transport; set RESEND_API_KEY to send)'}`,
       'Press Ctrl-C to stop.',
       '',

@@ -26,6 +26,13 @@ try {
     `worker polling task queue "${config.temporal.taskQueue}" on ${temporalAddress} (namespace ${config.temporal.namespace}); ` +
       `email transport: ${config.email.transport === 'resend' ? 'Resend' : 'console (emails are printed, not sent)'}`,
   );
+  if (worker.metrics.state === 'serving') console.log(`worker metrics on ${worker.metrics.url}`);
+  if (worker.metrics.state === 'unavailable') {
+    console.error(
+      `worker metrics NOT served: ${worker.metrics.address} could not be bound (${worker.metrics.reason}). ` +
+        'The worker runs without them; give each worker on this host its own WORKER_METRICS_PORT, or set METRICS_ENABLED=false.',
+    );
+  }
   onShutdownSignal(async (signal) => {
     console.log(`${signal}: worker finishing in-flight activities (up to ${config.http.shutdownGraceMs} ms)`);
     await worker.stop();

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
   DefaultLogger,
+  IllegalStateError,
   NativeConnection,
   Runtime,
   Worker,
@@ -12,6 +13,11 @@ import {
 } from '@temporalio/worker';
 import type { Config } from '../config.js';
 import type { Activities } from '../activities/index.js';
+import {
+  prometheusExporter,
+  stepAttemptsInterceptor,
+  workerMetricsAddress,
+} from '../metrics/worker-metrics.js';
 import { ACTIVITY_NAMES, httpTaskQueue } from '../workflows/names.js';
 
 /** Source of the workflow code: .ts when run with tsx or tests, .js in the compiled dist/ tree. */
@@ -63,6 +69,7 @@ export async function createHookflowWorker(options: HookflowWorkerOptions): Prom
       : { workflowsPath: workflowsPath() }),
     maxTaskQueueActivitiesPerSecond: options.email.maxPerSecond,
     shutdownGraceTime,
+    interceptors: { activity: [stepAttemptsInterceptor] },
     ...options.overrides,
   });
   const workers = [main];
@@ -75,6 +82,7 @@ export async function createHookflowWorker(options: HookflowWorkerOptions): Prom
         taskQueue: httpTaskQueue(temporal.taskQueue),
         activities: { [ACTIVITY_NAMES.httpRequest]: httpRequest },
         shutdownGraceTime,
+        interceptors: { activity: [stepAttemptsInterceptor] },
       }),
     );
   }
@@ -125,11 +133,11 @@ export async function connectWorker(address: string): Promise<NativeConnection> 
  * shutdown grace time, then closes the connection.
  */
 export async function startWorker(
-  config: Pick<Config, 'temporal' | 'email' | 'http' | 'logLevel'>,
+  config: Pick<Config, 'temporal' | 'email' | 'http' | 'logLevel' | 'metrics'>,
   temporalAddress: string,
   activities: Activities,
 ) {
-  installWorkerLogging(config.logLevel);
+  const metrics = installWorkerRuntime({ logLevel: config.logLevel, metrics: config.metrics });
   const connection = await connectWorker(temporalAddress);
   try {
     const worker = await createHookflowWorker({
@@ -143,6 +151,8 @@ export async function startWorker(
     return {
       worker,
       running,
+      /** Whether this process serves its metrics, and where (or why not). */
+      metrics,
       async stop() {
         worker.shutdown();
         await running;
@@ -173,15 +183,64 @@ const runtimeLogLevels = {
   error: 'ERROR',
 } as const;
 
+/** Where a worker process serves its metrics (http://address/metrics), or why it does not. */
+export type WorkerMetricsStatus =
+  | { state: 'serving'; url: string }
+  | { state: 'disabled' }
+  /** The port could not be bound (another worker on this host has it, say): the worker runs without metrics. */
+  | { state: 'unavailable'; address: string; reason: string };
+
+let installed: WorkerMetricsStatus | undefined;
+
 /**
- * The Temporal SDK logs through one process-wide Runtime, which can be installed only once and before the first
- * worker: align it with LOG_LEVEL so workers are as quiet as the rest of the service.
+ * The Temporal SDK logs and exports metrics through one process-wide Runtime, which can be installed only once and
+ * before the first worker: align its logger with LOG_LEVEL so workers are as quiet as the rest of the service, and
+ * start its Prometheus exporter when `metrics` says so. Later calls return what the first one did.
+ *
+ * A metrics port that cannot be bound does not stop the worker: running workflows matters more than observing
+ * them, and several workers started on one host with the default port would otherwise all but one crash-loop. The
+ * caller reports it loudly instead.
  */
-export function installWorkerLogging(logLevel: Config['logLevel']): void {
+export function installWorkerRuntime(options: {
+  logLevel: Config['logLevel'];
+  metrics?: Pick<Config['metrics'], 'enabled' | 'worker'>;
+}): WorkerMetricsStatus {
+  if (installed) return installed;
+  const { logLevel, metrics } = options;
   const level = logLevel === 'fatal' || logLevel === 'silent' ? 'ERROR' : runtimeLogLevels[logLevel];
-  try {
-    Runtime.install({ logger: new WorkerLogger(level) });
-  } catch {
-    // Already installed in this process (tests create several workers): the first installation stands.
+  const install = (telemetry: boolean) =>
+    Runtime.install({
+      logger: new WorkerLogger(level),
+      ...(telemetry && metrics && { telemetryOptions: { metrics: prometheusExporter(metrics) } }),
+    });
+  if (!metrics?.enabled) {
+    installed = { state: 'disabled' };
+    installOnce(() => install(false));
+    return installed;
   }
+  const address = workerMetricsAddress(metrics);
+  try {
+    installOnce(() => install(true));
+    installed = { state: 'serving', url: `http://${address}/metrics` };
+  } catch (error) {
+    // A failed install leaves no Runtime behind: install the logger alone.
+    installOnce(() => install(false));
+    installed = { state: 'unavailable', address, reason: (error as Error).message };
+  }
+  return installed;
+}
+
+/** Runs `install` unless a Runtime is already installed (tests create several workers in one process). */
+function installOnce(install: () => unknown): void {
+  try {
+    install();
+  } catch (error) {
+    if (error instanceof IllegalStateError) return;
+    throw error;
+  }
+}
+
+/** The Runtime with a logger at `logLevel` and no metrics exporter (tests, the replay recorder, the bench). */
+export function installWorkerLogging(logLevel: Config['logLevel']): void {
+  installWorkerRuntime({ logLevel });
 }
