@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,6 +25,7 @@ import { RUN_STEPS_WORKFLOW_TYPE } from '../src/workflows/names.js';
 import { createTestDatabase } from '../test/helpers/database.js';
 import { startFakeResend } from '../test/helpers/fake-resend.js';
 import { startHttpTarget } from '../test/helpers/http-target.js';
+import { measureOneActivity, measureRawStart } from './lib/ceilings.js';
 import { spawnBenchChild, stopChild, waitForOutput } from './lib/children.js';
 import { createArrivalWatcher, createWebhookDriver, measureEndToEnd } from './lib/end-to-end.js';
 import {
@@ -38,6 +39,7 @@ import {
 } from './lib/load.js';
 import { startCpuAccount, type CpuAccount } from './lib/cpu.js';
 import { createMemorySampler } from './lib/memory.js';
+import { measureNative, nativeProfile, STACK_DEFAULT_HISTORY_SHARDS } from './lib/native.js';
 import { renderTable } from './lib/report.js';
 import {
   BENCH_HTTP_STEP_ENV,
@@ -59,10 +61,19 @@ const { values: flags } = parseArgs({
     'node-options': { type: 'string', default: '' },
     /** Run the compiled API and worker (dist/, `npm run build` first) instead of the sources through tsx. */
     dist: { type: 'boolean', default: false },
+    /** Leave out the native-topology phases (temporal-server on PostgreSQL, bench/lib/native.ts). */
+    'skip-native': { type: 'boolean', default: false },
+    /** History shards of the native cluster (fixed per cluster; each run creates its own databases). */
+    'native-shards': { type: 'string', default: String(STACK_DEFAULT_HISTORY_SHARDS) },
+    /** Another dynamic config file for the native server instead of the shipped one, to try a setting. */
+    'native-dynamic-config': { type: 'string' },
   },
 });
 
-/** Phase lengths in seconds (counts where stated). `--quick` keeps the whole run under 3 minutes. */
+/**
+ * Phase lengths in seconds (counts where stated). `--quick` keeps the whole run under 5 minutes, about 3 without the
+ * native phases (their own lengths: nativeProfile in bench/lib/native.ts).
+ */
 const profile = flags.quick
   ? {
       warmupS: 1,
@@ -77,7 +88,7 @@ const profile = flags.quick
       e2eS: 6,
       burstRuns: 400,
       drainLimitS: 40,
-      deadlineS: 178,
+      deadlineS: 330,
     }
   : {
       warmupS: 2,
@@ -175,14 +186,6 @@ async function measureLogin(baseUrl: string, databaseUrl: string, email: string)
     });
   }
   return { argon2VerifyMs: summarizeLatencies(verifyTimes), http };
-}
-
-/** A bare StartWorkflow onto a task queue nobody polls. */
-async function startParked(client: Client, id: string): Promise<void> {
-  await client.workflow.start('benchOneActivity', {
-    taskQueue: 'bench-parked',
-    workflowId: `raw-start-${id}`,
-  });
 }
 
 const shapedSteps = [
@@ -315,96 +318,53 @@ async function main() {
   const rawStart: Record<string, LoadResult> = {};
   for (const concurrency of INTAKE_LEVELS) {
     log(`ceiling: raw StartWorkflow, ${concurrency} concurrent`);
-    rawStart[`c${concurrency}`] = await withTemporal(cliPath, async (_, client, temporalPid) => {
-      let cpu: CpuAccount | undefined;
-      const result = await closedLoop({
+    rawStart[`c${concurrency}`] = await withTemporal(cliPath, (_, client, temporalPid) =>
+      measureRawStart({
+        client,
         concurrency,
-        durationMs: profile.rawStartS * 1000,
-        warmupMs: profile.warmupS * 1000,
-        maxOps: 200_000,
-        onMeasureStart: () => (cpu = startCpuAccount({ temporal: temporalPid })),
-        op: (seq) => startParked(client, `${runTag}-${seq}`),
-      });
-      return { ...result, cpuCores: cpu?.stop() };
-    });
+        temporalPid,
+        idPrefix: runTag,
+        durationS: profile.rawStartS,
+        warmupS: profile.warmupS,
+      }),
+    );
   }
   // The same start with what Hookflow's start carries (the run input, memo, search attributes, summary): how much
   // of the gap to the bare ceiling is Temporal's own work for Hookflow's run shape rather than the API's.
   let rawStartHookflowShaped: LoadResult | undefined;
   if (profile.shapedStart) {
     log("ceiling: raw StartWorkflow with Hookflow's run shape, 16 concurrent");
-    rawStartHookflowShaped = await withTemporal(cliPath, async (_, client, temporalPid) => {
-      let cpu: CpuAccount | undefined;
-      const result = await closedLoop({
+    rawStartHookflowShaped = await withTemporal(cliPath, (_, client, temporalPid) =>
+      measureRawStart({
+        client,
         concurrency: 16,
-        durationMs: profile.rawStartS * 1000,
-        warmupMs: profile.warmupS * 1000,
-        maxOps: 200_000,
-        onMeasureStart: () => (cpu = startCpuAccount({ temporal: temporalPid })),
-        op: (seq) => startShaped(client, `${runTag}-${seq}`),
-      });
-      return { ...result, cpuCores: cpu?.stop() };
-    });
+        temporalPid,
+        idPrefix: runTag,
+        start: startShaped,
+        durationS: profile.rawStartS,
+        warmupS: profile.warmupS,
+      }),
+    );
   }
 
-  // Timed from the start call to the moment the activity runs, the moment the end-to-end phase times for Hookflow
-  // (the email reaching the fake); waiting for the workflow's result instead would add a long poll per run.
   log('ceiling: raw one-activity workflow, start to activity');
-  const rawActivity = await withTemporal(cliPath, async (address, client, temporalPid) => {
-    const ceilingQueue = `bench-ceiling-${runTag}`;
-    const ceilingWorker = spawnBenchChild(
-      'bench/ceiling/worker.ts',
-      {
-        BENCH_TEMPORAL_ADDRESS: address,
-        BENCH_TASK_QUEUE: ceilingQueue,
-        BENCH_WORKFLOW_BUNDLE: ceilingBundle,
-        BENCH_ACTIVITIES_PER_SECOND: BENCH_LIMITS.EMAIL_MAX_PER_SECOND,
-        ...extraEnv,
-      },
-      'ceiling-worker',
-      { ipc: true },
-    );
-    cleanups.push(() => stopChild(ceilingWorker));
-    const ran = new Map<string, () => void>();
-    ceilingWorker.child.on('message', (workflowId) => {
-      if (typeof workflowId !== 'string') return;
-      ran.get(workflowId)?.();
-      ran.delete(workflowId);
-    });
-    await waitForOutput(ceilingWorker, /ceiling worker polling/);
-    memory.track('ceiling-worker', ceilingWorker.child.pid);
-    const results: Record<string, LoadResult> = {};
-    for (const concurrency of [1, E2E_CONCURRENCY]) {
-      let cpu: CpuAccount | undefined;
-      const result = await closedLoop({
+  const rawActivity = await withTemporal(cliPath, (address, client, temporalPid) =>
+    measureOneActivity({
+      client,
+      address,
+      temporalPid,
+      taskQueue: `bench-ceiling-${runTag}`,
+      workflowBundle: ceilingBundle,
+      levels: e2eLevels.map(({ concurrency, durationS }) => ({
         concurrency,
-        durationMs: (concurrency === 1 ? profile.e2eC1S : profile.rawActivityS) * 1000,
-        warmupMs: profile.warmupS * 1000,
-        maxOps: 100_000,
-        onMeasureStart: () =>
-          (cpu = startCpuAccount({ temporal: temporalPid, worker: ceilingWorker.child.pid })),
-        op: async (seq) => {
-          const workflowId = `raw-activity-${runTag}-c${concurrency}-${seq}`;
-          const activityRan = new Promise<void>((resolve, reject) => {
-            const timeout = setTimeout(() => {
-              ran.delete(workflowId);
-              reject(new Error(`activity of ${workflowId} did not run within 30 s`));
-            }, 30_000);
-            ran.set(workflowId, () => {
-              clearTimeout(timeout);
-              resolve();
-            });
-          });
-          await client.workflow.start('benchOneActivity', { taskQueue: ceilingQueue, workflowId });
-          await activityRan;
-        },
-      });
-      results[`c${concurrency}`] = { ...result, cpuCores: cpu?.stop() };
-    }
-    memory.markAfter('ceiling-worker');
-    await stopChild(ceilingWorker);
-    return results;
-  });
+        durationS: concurrency === 1 ? durationS : profile.rawActivityS,
+      })),
+      warmupS: profile.warmupS,
+      extraEnv,
+      memory: { sampler: memory, label: 'ceiling-worker' },
+      onCleanup: (stop) => cleanups.push(stop),
+    }),
+  );
 
   // --- 2. webhook intake (no worker polls the API's task queue, like the raw start ceiling), reads, login ----------
   const intake: Record<string, LoadResult & { ratioToRawStart: number | null }> = {};
@@ -618,6 +578,42 @@ async function main() {
       },
     ]),
   );
+  // --- 5. the same phases on the native topology: temporal-server on PostgreSQL (bench/lib/native.ts) --------------
+  const native = flags['skip-native']
+    ? undefined
+    : await measureNative({
+        profile: nativeProfile(flags.quick),
+        historyShards: Number(flags['native-shards']),
+        ...(flags['native-dynamic-config'] && {
+          dynamicConfigFile: resolve(flags['native-dynamic-config']),
+        }),
+        workDir: dir,
+        ceilingBundle,
+        hookflowBundle,
+        resend,
+        runTag,
+        logLevel,
+        extraEnv,
+        dist: flags.dist,
+        log,
+        onCleanup: (stop) => cleanups.push(stop),
+      });
+  /** Native figure ÷ dev-server figure of the same measure in this run (what the production server changes). */
+  const nativeToDevServer = native && {
+    rawStartWorkflow: Object.fromEntries(
+      Object.entries(native.ceilings.rawStartWorkflow).map(([level, result]) => [
+        level,
+        ratio(result.perSecond, rawStart[level]?.perSecond ?? 0),
+      ]),
+    ),
+    rawOneActivity: Object.fromEntries(
+      Object.entries(native.ceilings.rawOneActivity).map(([level, result]) => [
+        level,
+        ratio(result.perSecond, rawActivity[level]?.perSecond ?? 0),
+      ]),
+    ),
+  };
+
   const fakeHttpTarget = { requests: httpTarget.requests.length };
   const fakeResend = { emailsAccepted: resend.emails.length, requests: resend.requests.length };
 
@@ -682,7 +678,7 @@ async function main() {
       profile: flags.quick ? 'quick' : 'full',
       nodeOptions: nodeOptions || null,
       entrypoints: flags.dist ? 'dist' : 'tsx',
-      durationsS: profile,
+      durationsS: { ...profile, native: flags['skip-native'] ? null : nativeProfile(flags.quick) },
       node: process.version,
       cpus: cpus().length,
       memoryGiB: round(totalmem() / 2 ** 30, 1),
@@ -697,6 +693,7 @@ async function main() {
         'Webhook intake runs with no worker on the API task queue, like the raw StartWorkflow ceiling.',
         'The one-activity ceiling worker uses createHookflowWorker (same worker options as Hookflow); it is timed from the start call to the activity running, as end to end is timed from the hit to the email.',
         'Each Temporal phase (raw start per level, intake per level, one-activity ceiling, end to end with email, end to end with an http step) gets a fresh dev server.',
+        'native: the same phases on temporal-server 1.31.0 with PostgreSQL persistence and SQL visibility on the machine PostgreSQL (fsync on), fresh databases and roles of the run (dropped after), the dynamic config and shard count in native.config; one cluster for all native phases, raw start and intake alternating per level; API and worker launched like the dev-server phases (same settings), intake and end to end on task queues of their own. Ratios are to the native ceilings of the same run; nativeToDevServer compares the ceilings of the two servers.',
         `End to end with an http step: the same callers and durations as with email; the step POSTs a small JSON body to a local target in the bench driver (test/helpers/http-target.ts, 200 with a JSON echo of the request), timed from the hit to the request's arrival there. API and worker get HTTP_ALLOWED_PRIVATE_NETWORKS=${BENCH_HTTP_STEP_ENV.HTTP_ALLOWED_PRIVATE_NETWORKS} (loopback is refused by default); the http activity runs on the second task queue (<queue>-http) of the same worker process, the ceiling's activity on the workflow's own queue.`,
       ],
     },
@@ -708,6 +705,7 @@ async function main() {
     },
     webhookIntake: intake,
     endToEnd: { closedLoop: endToEnd, burst, httpStep: { closedLoop: httpStep, httpVsEmail } },
+    ...(native && { native: { ...native, nativeToDevServer } }),
     reads,
     login,
     memory: mem,

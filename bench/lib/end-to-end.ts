@@ -12,7 +12,8 @@ export function createArrivalWatcher<T>(
 ) {
   const arrivals = new Map<number, number>();
   const waiters = new Map<number, () => void>();
-  let seen = 0;
+  // What arrived before (an earlier phase's runs, numbered from 1 too) is not this watcher's.
+  let seen = received().length;
   const scan = () => {
     const items = received();
     for (; seen < items.length; seen++) {
@@ -92,8 +93,8 @@ export async function measureEndToEnd(options: {
   driver: WebhookDriver;
   levels: readonly { concurrency: number; durationS: number }[];
   warmupS: number;
-  /** Processes whose CPU is accounted during each measured run. */
-  processes: Record<string, number | undefined>;
+  /** Processes (or groups of them) whose CPU is accounted during each measured run. */
+  processes: Record<string, number | readonly number[] | undefined>;
   rawOneActivity: Record<string, LoadResult>;
   log: (message: string) => void;
   /** Names the phase in the log. */

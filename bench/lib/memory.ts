@@ -83,3 +83,5 @@ export function createMemorySampler(intervalMs = 250) {
     },
   };
 }
+
+export type MemorySampler = ReturnType<typeof createMemorySampler>;

@@ -1,5 +1,6 @@
 import type { BenchReport } from '../run.js';
 import type { LatencySummary, LoadResult } from './load.js';
+import type { NativeReport } from './native.js';
 
 const pad = (value: string, width: number) => value.padStart(width);
 const fmt = (value: number | null | undefined, digits = 1) =>
@@ -23,6 +24,86 @@ function row(label: string, result: LoadResult | undefined, latency?: LatencySum
     `  ${label.padEnd(44)}${pad(fmt(result.perSecond), 9)}${pad(fmt(l.p50), 9)}${pad(fmt(l.p95), 9)}` +
     `${pad(fmt(l.p99), 9)}${pad(String(bad), 8)}  ${[extra, cpuText(result)].filter(Boolean).join('; ')}`
   );
+}
+
+/** The same figures of the dev-server phases, to print beside the native ones (`npm run bench`). */
+export interface DevServerFigures {
+  rawStart: Record<string, LoadResult>;
+  rawOneActivity: Record<string, LoadResult>;
+  intake: Record<string, { ratioToRawStart: number | null }>;
+  endToEnd: Record<string, { ratioToRawOneActivity: number | null }>;
+}
+
+/** The native topology's rows: each as a ratio to the native ceiling, with the dev server's ratio beside it. */
+export function renderNative(native: NativeReport, dev?: DevServerFigures): string[] {
+  const devText = (text: string | null) => (dev && text ? `dev server: ${text}` : '');
+  const lines = [
+    `Native topology (temporal-server on PostgreSQL, ${native.config.historyShards} history shards; ` +
+      `set-up ${native.setupS.databases} s databases + ${native.setupS.server} s server)`,
+  ];
+  for (const [level, result] of Object.entries(native.ceilings.rawStartWorkflow)) {
+    const devPerSecond = dev?.rawStart[level]?.perSecond;
+    lines.push(
+      row(
+        `raw StartWorkflow, ${level.slice(1)} concurrent`,
+        result,
+        undefined,
+        devText(devPerSecond === undefined ? null : `${fmt(devPerSecond)}/s`),
+      ),
+    );
+  }
+  for (const [level, result] of Object.entries(native.ceilings.rawOneActivity)) {
+    const devPerSecond = dev?.rawOneActivity[level]?.perSecond;
+    lines.push(
+      row(
+        `raw one-activity workflow, ${level.slice(1)} in flight`,
+        result,
+        undefined,
+        devText(devPerSecond === undefined ? null : `${fmt(devPerSecond)}/s`),
+      ),
+    );
+  }
+  for (const [level, result] of Object.entries(native.webhookIntake)) {
+    const devRatio = dev?.intake[level]?.ratioToRawStart;
+    lines.push(
+      row(
+        `webhook intake, ${level.slice(1)} concurrent`,
+        result,
+        undefined,
+        [
+          `${pct(result.ratioToRawStart)} of raw start`,
+          devText(devRatio === undefined ? null : pct(devRatio)),
+        ]
+          .filter(Boolean)
+          .join(', '),
+      ),
+    );
+  }
+  for (const [level, result] of Object.entries(native.endToEnd)) {
+    const devRatio = dev?.endToEnd[level]?.ratioToRawOneActivity;
+    lines.push(
+      row(
+        `email, ${level.slice(1)} run(s) in flight`,
+        result,
+        undefined,
+        [
+          `${pct(result.ratioToRawOneActivity)} of raw one-activity`,
+          devText(devRatio === undefined ? null : pct(devRatio)),
+        ]
+          .filter(Boolean)
+          .join(', '),
+      ),
+    );
+  }
+  for (const [label, figures] of Object.entries(native.memory.processes)) {
+    lines.push(
+      `  ${`RSS MiB ${label}`.padEnd(44)}${pad(fmt(figures.startMiB), 9)}${pad(fmt(figures.peakMiB), 9)}${pad(fmt(figures.afterMiB), 9)}`,
+    );
+  }
+  for (const [name, sum] of Object.entries(native.memory.sums)) {
+    lines.push(`  ${`RSS MiB ${name} (simultaneous peak)`.padEnd(44)}${pad(fmt(sum.peakMiB), 18)}`);
+  }
+  return lines;
 }
 
 /** The human-readable summary printed after a run (the JSON holds everything). */
@@ -100,6 +181,16 @@ export function renderTable(report: BenchReport): string {
   }
   for (const [name, sum] of Object.entries(memory.sums)) {
     lines.push(`  ${`${name} (simultaneous peak)`.padEnd(44)}${pad(fmt(sum.peakMiB), 18)}`);
+  }
+  if (report.native) {
+    lines.push(
+      ...renderNative(report.native, {
+        rawStart: ceilings.rawStartWorkflow,
+        rawOneActivity: ceilings.rawOneActivity,
+        intake: webhookIntake,
+        endToEnd: endToEnd.closedLoop,
+      }),
+    );
   }
   lines.push('Targets');
   for (const target of targets) {
