@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseCidrList } from './activities/http/address-policy.js';
+import { parsePayloadKeys } from './temporal/payload-codec.js';
 import { CURRENT_SECRETS_KEY_ID, decodeSecretsKey, type SecretsKey } from './secrets/crypto.js';
 import { DOMAIN_PATTERN, senderDomain } from './email/sender-domains.js';
 import { mailboxAddress } from './workflows/template.js';
@@ -35,6 +37,46 @@ const secretsKey = z.preprocess(
         return z.NEVER;
       }
       return decoded.key;
+    })
+    .optional(),
+);
+
+/** PAYLOAD_ENCRYPTION_KEYS: `id:key,...` (src/temporal/payload-codec.ts), decoded into KeyObjects. */
+const payloadKeys = z.preprocess(
+  emptyAsUndefined,
+  z
+    .string()
+    .transform((value, ctx) => {
+      const parsed = parsePayloadKeys(value);
+      if ('error' in parsed) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${parsed.error}. Generate a key with \`openssl rand -base64 32\``,
+        });
+        return z.NEVER;
+      }
+      return parsed.keys;
+    })
+    .optional(),
+);
+
+/** A path to a PEM file, read at start so a wrong path or an unreadable file stops the process with its name. */
+const pemFile = z.preprocess(
+  emptyAsUndefined,
+  z
+    .string()
+    .transform((path, ctx) => {
+      try {
+        const contents = readFileSync(path);
+        if (!contents.includes('-----BEGIN ')) {
+          ctx.addIssue({ code: 'custom', message: `${path} is not a PEM file (no "-----BEGIN" line)` });
+          return z.NEVER;
+        }
+        return { path, contents };
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `cannot read ${path}: ${(error as Error).message}` });
+        return z.NEVER;
+      }
     })
     .optional(),
 );
@@ -148,6 +190,16 @@ const envFields = z.object({
   TEMPORAL_DEV_DB_FILE: z.preprocess(emptyAsUndefined, z.string().default('.data/temporal.db')),
   TEMPORAL_WORKFLOW_BUNDLE: optionalString,
   SCHEDULE_RECONCILE_INTERVAL_MS: positiveInt(60_000),
+  // A secured cluster (Temporal Cloud, or mTLS self-hosted): files are read and checked at start.
+  TEMPORAL_TLS: booleanString(false),
+  TEMPORAL_TLS_CA: pemFile,
+  TEMPORAL_TLS_CERT: pemFile,
+  TEMPORAL_TLS_KEY: pemFile,
+  TEMPORAL_TLS_SERVER_NAME: optionalString,
+  TEMPORAL_API_KEY: optionalString,
+  PAYLOAD_ENCRYPTION_KEYS: payloadKeys,
+  PAYLOAD_CODEC_HOST: z.preprocess(emptyAsUndefined, z.string().default('127.0.0.1')),
+  PAYLOAD_CODEC_PORT: port(8234),
 
   JWT_SECRET: z.preprocess(
     emptyAsUndefined,
@@ -283,6 +335,21 @@ export const envSchema = envFields.check(
       when: (payload) => !hasIssueFor(payload.issues, ['EMAIL_FROM', 'EMAIL_ALLOWED_FROM_DOMAINS']),
     },
   ),
+  z.refine((env) => (env.TEMPORAL_TLS_CERT === undefined) === (env.TEMPORAL_TLS_KEY === undefined), {
+    path: ['TEMPORAL_TLS_CERT'],
+    message:
+      'TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (the client certificate and its private key)',
+    when: (payload) => !hasIssueFor(payload.issues, ['TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_KEY']),
+  }),
+  // Without it, webhook bodies (personal data) sit in Temporal's history in the clear for anyone with database or
+  // gRPC access, and a key made up at start-up would make every run unreadable after a restart.
+  z.refine((env) => env.NODE_ENV !== 'production' || env.PAYLOAD_ENCRYPTION_KEYS !== undefined, {
+    path: ['PAYLOAD_ENCRYPTION_KEYS'],
+    message:
+      'required when NODE_ENV=production, so that run data in Temporal is encrypted: k1:<32 random bytes as base64>, ' +
+      'e.g. k1:$(openssl rand -base64 32), kept (runs encrypted under a key cannot be read without it)',
+    when: (payload) => !hasIssueFor(payload.issues, ['PAYLOAD_ENCRYPTION_KEYS']),
+  }),
   z.refine((env) => env.EMAIL_TRANSPORT !== 'resend' || env.RESEND_API_KEY !== undefined, {
     path: ['RESEND_API_KEY'],
     message: 'required with EMAIL_TRANSPORT=resend',
@@ -341,6 +408,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         dbFile: e.TEMPORAL_DEV_DB_FILE,
       },
       workflowBundlePath: e.TEMPORAL_WORKFLOW_BUNDLE,
+      /** How Hookflow's clients and workers connect: plain on loopback, or TLS and/or an API key. */
+      connection: temporalConnectionOptions(e),
+      /**
+       * Encrypts every payload Hookflow writes to Temporal (src/temporal/payload-codec.ts); undefined: plain.
+       * The API also serves the codec endpoint the Temporal UI decodes through, on `codec`.
+       */
+      payloadKeys: e.PAYLOAD_ENCRYPTION_KEYS,
+      codec: { host: e.PAYLOAD_CODEC_HOST, port: e.PAYLOAD_CODEC_PORT },
       /** How often each API process repairs Schedules that differ from the database (also once at start). */
       scheduleReconcileIntervalMs: e.SCHEDULE_RECONCILE_INTERVAL_MS,
     },
@@ -394,6 +469,26 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 }
 
 export type Config = ReturnType<typeof loadConfig>;
+
+/** TLS is on when asked for, or implied by a CA, a client certificate or an API key (Temporal Cloud needs TLS). */
+function temporalConnectionOptions(e: z.output<typeof envSchema>) {
+  const tlsOn =
+    e.TEMPORAL_TLS ||
+    e.TEMPORAL_TLS_CA !== undefined ||
+    e.TEMPORAL_TLS_CERT !== undefined ||
+    e.TEMPORAL_API_KEY !== undefined;
+  const tls = tlsOn
+    ? {
+        ...(e.TEMPORAL_TLS_SERVER_NAME && { serverNameOverride: e.TEMPORAL_TLS_SERVER_NAME }),
+        ...(e.TEMPORAL_TLS_CA && { serverRootCACertificate: e.TEMPORAL_TLS_CA.contents }),
+        ...(e.TEMPORAL_TLS_CERT &&
+          e.TEMPORAL_TLS_KEY && {
+            clientCertPair: { crt: e.TEMPORAL_TLS_CERT.contents, key: e.TEMPORAL_TLS_KEY.contents },
+          }),
+      }
+    : undefined;
+  return { tls, apiKey: e.TEMPORAL_API_KEY };
+}
 
 /** Narrows a config whose Temporal address is known (production entrypoints, or after the dev server started). */
 export function requireSetting<T>(value: T | undefined, key: string, hint: string): T {

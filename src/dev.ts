@@ -14,6 +14,7 @@ import { installWorkerRuntime, startWorker, type WorkerMetricsStatus } from './t
 
 const JWT_SECRET_FILE = '.data/jwt-secret';
 const SECRETS_KEY_FILE = '.data/secrets-key';
+const PAYLOAD_KEYS_FILE = '.data/payload-keys';
 
 const step = (message: string) => console.log(`hookflow: ${message}`);
 
@@ -32,6 +33,11 @@ try {
   const env = { ...process.env };
   env.JWT_SECRET ||= embeddedSecret(JWT_SECRET_FILE, () => randomBytes(32).toString('hex'));
   env.SECRETS_ENCRYPTION_KEY ||= embeddedSecret(SECRETS_KEY_FILE, () => randomBytes(32).toString('base64'));
+  // Run data in the dev server's history is encrypted too; its Web UI decodes through the API's codec endpoint.
+  env.PAYLOAD_ENCRYPTION_KEYS ||= embeddedSecret(
+    PAYLOAD_KEYS_FILE,
+    () => `k1:${randomBytes(32).toString('base64')}`,
+  );
   let config = loadConfig(env);
 
   let temporalAddress = config.temporal.address;
@@ -39,7 +45,15 @@ try {
     const cliPath = await findTemporalCli({ cliPath: config.temporal.cliPath });
     const { port, uiPort, dbFile } = config.temporal.devServer;
     step(`starting the Temporal dev server (${cliPath}) on 127.0.0.1:${port}, data in ${dbFile}...`);
-    devServer = await startDevServer({ cliPath, port, uiPort, dbFile, namespace: config.temporal.namespace });
+    const { codec } = config.temporal;
+    devServer = await startDevServer({
+      cliPath,
+      port,
+      uiPort,
+      dbFile,
+      namespace: config.temporal.namespace,
+      codecEndpoint: codec.port ? `http://127.0.0.1:${codec.port}` : undefined,
+    });
     temporalAddress = devServer.address;
     env.TEMPORAL_UI_URL ||= devServer.uiUrl;
     config = loadConfig(env);
@@ -85,6 +99,7 @@ try {
       ...(config.metrics.enabled
         ? [`  Metrics      ${base}/metrics (API), ${workerMetricsLine(workerMetrics)}`]
         : []),
+      `  Run data     encrypted in Temporal (key in ${process.env.PAYLOAD_ENCRYPTION_KEYS ? 'PAYLOAD_ENCRYPTION_KEYS' : PAYLOAD_KEYS_FILE}); ${api.codecUrl ? `the UI decodes it through ${api.codecUrl}` : 'no codec endpoint (its port is taken), so the UI shows ciphertext'}`,
       `  Email        ${config.email.transport === 'resend' ? 'sent through Resend' : 'printed here (console transport; set RESEND_API_KEY to send)'}`,
       'Press Ctrl-C to stop.',
       '',

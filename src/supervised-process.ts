@@ -56,6 +56,10 @@ export function startSupervised(
 ): SupervisedProcess {
   const child = spawn('sh', ['-c', WATCHDOG_SCRIPT, `${name}-watchdog`, command, ...args], {
     stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+    // A process group of its own: Ctrl-C in a terminal (SIGINT to the foreground group) reaches only the Node process,
+    // which stops its children in order (the API before the workers, the workers before the server they talk to),
+    // instead of every program racing to exit at once.
+    detached: true,
     env: options.env ?? process.env,
     cwd: options.cwd,
   });

@@ -33,6 +33,8 @@ export const BENCH_HTTP_STEP_ENV = { HTTP_ALLOWED_PRIVATE_NETWORKS: '127.0.0.0/8
 
 /** Production processes need it (NODE_ENV=production); the API and the worker share one. */
 const SECRETS_ENCRYPTION_KEY = randomBytes(32).toString('base64');
+// Production settings encrypt Temporal payloads: measured with the codec on, as deployed.
+const PAYLOAD_ENCRYPTION_KEYS = `k1:${randomBytes(32).toString('base64')}`;
 
 const compiled = { api: 'dist/api/server.js', worker: 'dist/worker.js' } as const;
 
@@ -78,6 +80,7 @@ export async function startApi(env: {
       TEMPORAL_TASK_QUEUE: env.taskQueue,
       JWT_SECRET: randomBytes(32).toString('hex'),
       SECRETS_ENCRYPTION_KEY,
+      PAYLOAD_ENCRYPTION_KEYS,
       LOG_LEVEL: env.logLevel,
       ...BENCH_LIMITS,
       ...BENCH_HTTP_STEP_ENV,
@@ -117,6 +120,7 @@ export async function startWorker(env: {
       TEMPORAL_TASK_QUEUE: env.taskQueue,
       TEMPORAL_WORKFLOW_BUNDLE: env.workflowBundlePath,
       SECRETS_ENCRYPTION_KEY,
+      PAYLOAD_ENCRYPTION_KEYS,
       RESEND_BASE_URL: env.resendUrl,
       EMAIL_FROM: 'Hookflow Bench <bench@hookflow.test>',
       LOG_LEVEL: env.logLevel,

@@ -47,7 +47,7 @@ export interface AppDeps {
   temporal: {
     /** Not read any more: the app reaches Temporal (readiness included) through `client` alone. */
     connection?: Pick<Connection, 'workflowService'>;
-    client: Pick<Client, 'workflow' | 'withDeadline' | 'workflowService' | 'schedule'>;
+    client: Pick<Client, 'workflow' | 'withDeadline' | 'workflowService' | 'schedule' | 'options'>;
   };
   logger?: FastifyServerOptions['logger'];
   /** Default: a registry of this app's own (GET /metrics serves it when METRICS_ENABLED). */

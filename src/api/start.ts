@@ -4,6 +4,7 @@ import { createDb, type DbHandle } from '../db/client.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { connectTemporal } from '../temporal/connection.js';
 import { buildApp } from './app.js';
+import { startCodecServer, uiOrigins } from './codec-server.js';
 
 /**
  * Opens what the API needs (database, one Temporal connection), migrates, builds the app and listens.
@@ -20,10 +21,7 @@ export async function startApi(
   const db = options.db ?? (await createDb(config));
   try {
     if (config.db.migrateOnStart) await migrateToLatest(db);
-    const temporal = await connectTemporal({
-      address: temporalAddress,
-      namespace: config.temporal.namespace,
-    });
+    const temporal = await connectTemporal({ ...config.temporal, address: temporalAddress });
     const app = await buildApp({ config, db, temporal, logger });
     // Node's server.close() waits for every open socket, and a keep-alive socket whose request was still in
     // flight when closing began stays open after its answer until its keep-alive timeout (72 s in Fastify): answers
@@ -36,14 +34,37 @@ export async function startApi(
     app.addHook('onSend', async (_request, reply) => {
       if (closing) void reply.header('connection', 'close');
     });
+    const codec = await startCodecEndpoint(config, app.log);
     app.addHook('onClose', async () => {
+      await codec?.close();
       await temporal.close();
       if (ownsDb) await db.close();
     });
     await app.listen({ host: config.http.host, port: config.http.port });
-    return { app, close: () => app.close() };
+    return { app, codecUrl: codec?.url, close: () => app.close() };
   } catch (error) {
     if (ownsDb) await db.close().catch(() => undefined);
     throw error;
+  }
+}
+
+/**
+ * The Temporal UI's codec endpoint (codec-server.ts), when payloads are encrypted. A second API process on the same
+ * host finds the port taken: it runs without one (the first serves the UI) and says so, rather than not starting.
+ */
+async function startCodecEndpoint(config: Config, log: { warn(message: string): void }) {
+  const keys = config.temporal.payloadKeys;
+  if (!keys || config.temporal.codec.port === 0) return undefined;
+  try {
+    return await startCodecServer({
+      keys,
+      ...config.temporal.codec,
+      allowedOrigins: uiOrigins(config.temporal.uiUrl),
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    const { host, port } = config.temporal.codec;
+    log.warn(`payload codec endpoint not started: ${host}:${port} is taken (another API process serves it?)`);
+    return undefined;
   }
 }

@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -8,6 +7,7 @@ import { Connection } from '@temporalio/client';
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes.js';
 import { msToTs } from '@temporalio/common/lib/time.js';
 import { startSupervised, type SupervisedProcess } from '../supervised-process.js';
+import { findStablePort } from '../temporal/dev-server.js';
 import { runBuildScript } from '../temporal/go-build.js';
 import { hookflowSearchAttributes } from '../temporal/search-attributes.js';
 
@@ -88,22 +88,8 @@ export interface TemporalServerPorts {
   metrics: number;
 }
 
-/**
- * A free port for a membership (ringpop) listener: the server stores these ports in a PostgreSQL smallint column,
- * so they must be below 32768, where the OS never hands out a port for `listen(0)`.
- */
-export async function findFreeMembershipPort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const candidate = 20_000 + Math.floor(Math.random() * 12_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const server = createServer();
-      server.once('error', () => resolve(false));
-      server.listen(candidate, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-    if (free) return candidate;
-  }
-  throw new Error('no free port between 20000 and 32000 for a Temporal membership listener');
-}
+/** Membership (ringpop) ports are stored in a PostgreSQL smallint column: they must be below 32768. */
+export const findFreeMembershipPort = () => findStablePort();
 
 export const DEFAULT_TEMPORAL_SERVER_PORTS: TemporalServerPorts = {
   frontend: 7233,

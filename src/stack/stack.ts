@@ -35,6 +35,8 @@ export interface StackOptions {
   retention: string;
   apiPort: number;
   uiPort: number;
+  /** The API's payload codec endpoint, which the UI decodes run data through (when PAYLOAD_ENCRYPTION_KEYS is set). */
+  codecPort: number;
   /** Worker processes to start (each also serves the http step queue). */
   workers: number;
   /**
@@ -111,6 +113,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       namespace: options.namespace,
       port: options.uiPort,
       publicUrl: uiUrl,
+      codecEndpoint: options.hookflowEnv.PAYLOAD_ENCRYPTION_KEYS
+        ? `http://127.0.0.1:${options.codecPort}`
+        : undefined,
       writeActions: options.uiWriteActions ?? false,
       log: (line) => options.processLog?.('ui', line),
     });
@@ -125,6 +130,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       TEMPORAL_NAMESPACE: options.namespace,
       TEMPORAL_UI_URL: uiUrl,
       PORT: String(options.apiPort),
+      PAYLOAD_CODEC_PORT: String(options.codecPort),
       PUBLIC_URL: options.hookflowEnv.PUBLIC_URL ?? `http://localhost:${options.apiPort}`,
     };
 

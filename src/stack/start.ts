@@ -27,6 +27,7 @@ const stackEnvSchema = z.object({
   STACK_HISTORY_SHARDS: positiveInt(4),
   STACK_TEMPORAL_PORT: port(7233),
   STACK_UI_PORT: port(8080),
+  PAYLOAD_CODEC_PORT: port(8234),
   STACK_UI_WRITE_ACTIONS: booleanString(false),
   TEMPORAL_DB_PASSWORD: optionalString,
   HOOKFLOW_DB_PASSWORD: optionalString,
@@ -72,6 +73,7 @@ try {
     retention: '72h',
     apiPort: env.PORT,
     uiPort: env.STACK_UI_PORT,
+    codecPort: env.PAYLOAD_CODEC_PORT,
     workers: env.STACK_WORKERS,
     uiWriteActions: env.STACK_UI_WRITE_ACTIONS,
     hookflowEnv: {
@@ -82,6 +84,9 @@ try {
       SECRETS_ENCRYPTION_KEY:
         process.env.SECRETS_ENCRYPTION_KEY ||
         embeddedSecret(secretFile('secrets-key'), () => randomBytes(32).toString('base64')),
+      PAYLOAD_ENCRYPTION_KEYS:
+        process.env.PAYLOAD_ENCRYPTION_KEYS ||
+        embeddedSecret(secretFile('payload-keys'), () => `k1:${randomBytes(32).toString('base64')}`),
     },
     log: step,
     processLog: (name, line) => console.log(`${name.padEnd(9)}| ${line}`),

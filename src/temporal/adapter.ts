@@ -1,3 +1,4 @@
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow/index.js';
 import {
   defaultPayloadConverter,
   isGrpcServiceError,
@@ -248,11 +249,14 @@ export const runStartDetails = {
 };
 
 export function createTemporalAdapter(deps: {
-  client: Pick<Client, 'workflow' | 'withDeadline' | 'workflowService'>;
+  client: Pick<Client, 'workflow' | 'withDeadline' | 'workflowService' | 'options'>;
   namespace: string;
   taskQueue: string;
 }) {
   const { client, namespace, taskQueue } = deps;
+  // Payloads read straight off the wire (a visibility listing's memo, a history event) are still encoded: they go
+  // through the client's own data converter, payload codec (decryption) included, like everything the SDK decodes.
+  const converter = client.options.loadedDataConverter;
   const handleOf = (run: RunRef) => client.workflow.getHandle(run.id, run.temporalRunId);
 
   return {
@@ -382,24 +386,26 @@ export function createTemporalAdapter(deps: {
         }
         return rethrow(error);
       }
-      const runs = (response.executions ?? []).map((execution): RunExecution => {
-        const memoPayload = execution.memo?.fields?.[RUN_MEMO_KEY];
-        const memo = memoPayload
-          ? { [RUN_MEMO_KEY]: defaultPayloadConverter.fromPayload(memoPayload) }
-          : undefined;
-        return {
-          id: execution.execution?.workflowId ?? '',
-          temporalRunId: execution.execution?.runId ?? '',
-          status: runStatusOf(execution.status),
-          // The query matched both search attributes.
-          ownerId: filter.ownerId,
-          workflowId: filter.workflowId,
-          memo: readRunMemo(memo, filter.workflowId),
-          startedAt: dateOf(execution.startTime) ?? new Date(0),
-          closedAt: dateOf(execution.closeTime),
-          scheduledAt: scheduledAtOf(execution.searchAttributes?.indexedFields),
-        };
-      });
+      const runs = await Promise.all(
+        (response.executions ?? []).map(async (execution): Promise<RunExecution> => {
+          const memoPayload = execution.memo?.fields?.[RUN_MEMO_KEY];
+          const memo = memoPayload
+            ? { [RUN_MEMO_KEY]: await decodeFromPayloadsAtIndex(converter, 0, [memoPayload]) }
+            : undefined;
+          return {
+            id: execution.execution?.workflowId ?? '',
+            temporalRunId: execution.execution?.runId ?? '',
+            status: runStatusOf(execution.status),
+            // The query matched both search attributes.
+            ownerId: filter.ownerId,
+            workflowId: filter.workflowId,
+            memo: readRunMemo(memo, filter.workflowId),
+            startedAt: dateOf(execution.startTime) ?? new Date(0),
+            closedAt: dateOf(execution.closeTime),
+            scheduledAt: scheduledAtOf(execution.searchAttributes?.indexedFields),
+          };
+        }),
+      );
       const token = response.nextPageToken;
       return {
         runs,
@@ -426,7 +432,7 @@ export function createTemporalAdapter(deps: {
       }
       const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
       if (!payload) throw new Error(`run ${run.id} has no start input in its history`);
-      return defaultPayloadConverter.fromPayload<RunStepsInput>(payload);
+      return decodeFromPayloadsAtIndex<RunStepsInput>(converter, 0, [payload]);
     },
   };
 }

@@ -144,6 +144,24 @@ export async function findFreePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/**
+ * A free port below the ephemeral range (where the OS never hands out `listen(0)` ports or the local ends of
+ * outgoing connections), so it stays free while something slow happens before it is bound: a build, say. Also what
+ * Temporal's membership listeners need (their ports are stored in a PostgreSQL smallint).
+ */
+export async function findStablePort(host = '127.0.0.1'): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const candidate = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(candidate, host, () => server.close(() => resolve(true)));
+    });
+    if (free) return candidate;
+  }
+  throw new Error('no free port between 20000 and 32000');
+}
+
 export interface DevServerOptions {
   cliPath: string;
   /** gRPC port; 0 picks a free one. */
@@ -153,6 +171,8 @@ export interface DevServerOptions {
   /** SQLite file that makes runs survive a restart; omitted: in memory. */
   dbFile?: string;
   namespace?: string;
+  /** The payload codec endpoint the Web UI decodes run data through (the API serves it when payloads are encrypted). */
+  codecEndpoint?: string;
   startTimeoutMs?: number;
   log?: (line: string) => void;
 }
@@ -185,6 +205,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   ];
   if (options.uiPort) args.push('--ui-port', String(options.uiPort));
   else args.push('--headless');
+  if (options.uiPort && options.codecEndpoint) args.push('--ui-codec-endpoint', options.codecEndpoint);
   if (options.dbFile) {
     mkdirSync(dirname(options.dbFile), { recursive: true });
     args.push('--db-filename', options.dbFile);

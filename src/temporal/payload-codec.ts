@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes, type KeyObject } from 'node:crypto';
 import type { Payload, PayloadCodec } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { decodeSecretsKey } from '../secrets/crypto.js';
 
 /*
@@ -16,6 +16,9 @@ import { decodeSecretsKey } from '../secrets/crypto.js';
  * Decoding leaves payloads without that encoding as they are: runs started before encryption was switched on keep
  * reading. Keys rotate by putting a new one first (it encrypts) and keeping the old ones after it (they decrypt).
  */
+
+// A CommonJS module whose named exports Node cannot detect: take them off the default export.
+const { Payload: PayloadMessage } = proto.temporal.api.common.v1;
 
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
 const KEY_ID_METADATA = 'encryption-key-id';
@@ -96,7 +99,7 @@ export class AesGcmPayloadCodec implements PayloadCodec {
 
   private encrypt(payload: Payload): Payload {
     const { id, key } = this.encryptingKey;
-    const plaintext = temporal.api.common.v1.Payload.encode(payload).finish();
+    const plaintext = PayloadMessage.encode(payload).finish();
     const iv = randomBytes(IV_BYTES);
     const cipher = createCipheriv('aes-256-gcm', key, iv);
     cipher.setAAD(Buffer.from(id, 'utf8'));
@@ -128,7 +131,7 @@ export class AesGcmPayloadCodec implements PayloadCodec {
         decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)),
         decipher.final(),
       ]);
-      return temporal.api.common.v1.Payload.decode(plaintext);
+      return PayloadMessage.decode(plaintext);
     } catch (error) {
       throw new PayloadDecryptionError(`payload encrypted with key "${id}" failed authentication`, {
         cause: error,

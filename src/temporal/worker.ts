@@ -19,6 +19,7 @@ import {
   workerMetricsAddress,
 } from '../metrics/worker-metrics.js';
 import { ACTIVITY_NAMES, httpTaskQueue } from '../workflows/names.js';
+import { hookflowDataConverter } from './connection.js';
 
 /** Source of the workflow code: .ts when run with tsx or tests, .js in the compiled dist/ tree. */
 export function workflowsPath(): string {
@@ -28,7 +29,8 @@ export function workflowsPath(): string {
 
 export interface HookflowWorkerOptions {
   connection: NativeConnection;
-  temporal: Pick<Config['temporal'], 'namespace' | 'taskQueue' | 'workflowBundlePath'>;
+  temporal: Pick<Config['temporal'], 'namespace' | 'taskQueue' | 'workflowBundlePath'> &
+    Partial<Pick<Config['temporal'], 'payloadKeys'>>;
   email: Pick<Config['email'], 'maxPerSecond'>;
   activities: Activities;
   shutdownGraceMs?: number;
@@ -58,7 +60,10 @@ export async function createHookflowWorker(options: HookflowWorkerOptions): Prom
   const { temporal } = options;
   const { [ACTIVITY_NAMES.httpRequest]: httpRequest, ...mainActivities } = options.activities;
   const shutdownGraceTime = options.shutdownGraceMs ?? 10_000;
+  // The same converter as the API's client: payloads encrypted when PAYLOAD_ENCRYPTION_KEYS is set.
+  const dataConverter = hookflowDataConverter(temporal.payloadKeys);
   const main = await Worker.create({
+    dataConverter,
     connection: options.connection,
     namespace: temporal.namespace,
     taskQueue: temporal.taskQueue,
@@ -78,6 +83,7 @@ export async function createHookflowWorker(options: HookflowWorkerOptions): Prom
     workers.push(
       await Worker.create({
         connection: options.connection,
+        dataConverter,
         namespace: temporal.namespace,
         taskQueue: httpTaskQueue(temporal.taskQueue),
         activities: { [ACTIVITY_NAMES.httpRequest]: httpRequest },
@@ -124,8 +130,11 @@ function combineWorkers(workers: Worker[]): HookflowWorker {
   };
 }
 
-export async function connectWorker(address: string): Promise<NativeConnection> {
-  return NativeConnection.connect({ address });
+export async function connectWorker(
+  address: string,
+  options: Partial<Config['temporal']['connection']> = {},
+): Promise<NativeConnection> {
+  return NativeConnection.connect({ address, tls: options.tls, apiKey: options.apiKey });
 }
 
 /**
@@ -138,7 +147,7 @@ export async function startWorker(
   activities: Activities,
 ) {
   const metrics = installWorkerRuntime({ logLevel: config.logLevel, metrics: config.metrics });
-  const connection = await connectWorker(temporalAddress);
+  const connection = await connectWorker(temporalAddress, config.temporal.connection);
   try {
     const worker = await createHookflowWorker({
       connection,

@@ -1,4 +1,4 @@
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../helpers/database.js';
 import { startFakeResend, type FakeResend } from '../helpers/fake-resend.js';
@@ -14,6 +14,7 @@ import {
   within,
   type Answer,
   type NetworkFailure,
+  temporalClientFor,
 } from './harness.js';
 
 /*
@@ -108,7 +109,7 @@ it('every webhook hit answered 202 before a SIGKILL of the API has a run that co
   for (const { key, answer } of retried) runIdOf.set(key, (answer as Answer).body as { runId: string });
 
   // Every accepted run completes: read straight from Temporal, which owns runs.
-  const client = new Client({ connection });
+  const client = temporalClientFor(connection, env);
   const runIds = [...new Set([...runIdOf.values()].map((r) => r.runId))];
   expect(runIds.length).toBe(acceptedBefore.length + unanswered.length);
   await within(

@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client, Connection } from '@temporalio/client';
+import { Connection } from '@temporalio/client';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { createTestDatabase } from '../helpers/database.js';
 import { startFakeResend, type FakeResend } from '../helpers/fake-resend.js';
@@ -17,6 +17,7 @@ import {
   waitUntil,
   within,
   type Answer,
+  temporalClientFor,
 } from './harness.js';
 
 /*
@@ -111,7 +112,7 @@ it('SIGTERM to the API: in-flight webhook hits get their 202, new connections ar
   expect(shutdownMs).toBeLessThan(GRACE_MS);
 
   // The API is gone; Temporal (which owns runs) says every accepted hit ran to completion.
-  const client = new Client({ connection });
+  const client = temporalClientFor(connection, env);
   const runIds = answers.map((a) => ((a as Answer).body as { runId: string }).runId);
   await within(
     30_000,

@@ -1,9 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, type Connection } from '@temporalio/client';
 import { inject } from 'vitest';
 import type { RunResource } from '../../src/api/services/run-service.js';
 import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
+import { hookflowDataConverter } from '../../src/temporal/connection.js';
 import { findFreePort } from '../../src/temporal/dev-server.js';
+import { parsePayloadKeys } from '../../src/temporal/payload-codec.js';
 import { spawnHookflow, waitForHttp, waitForWorker, type HookflowProcess } from '../helpers/processes.js';
 
 /*
@@ -25,6 +28,7 @@ export function hookflowEnv(options: {
     TEMPORAL_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
     JWT_SECRET: randomBytes(32).toString('hex'),
     SECRETS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    PAYLOAD_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
     RESEND_API_KEY: 're_test_faults',
     RESEND_BASE_URL: options.resendUrl,
     EMAIL_FROM: 'Hookflow Faults <faults@hookflow.test>',
@@ -252,4 +256,14 @@ export function report(title: string, started: number, counts: Record<string, nu
   const width = Math.max(...Object.keys(counts).map((key) => key.length));
   const lines = Object.entries(counts).map(([key, value]) => `  ${key.padEnd(width)}  ${value}`);
   console.log(`[faults] ${title} (${((Date.now() - started) / 1000).toFixed(1)} s)\n${lines.join('\n')}`);
+}
+
+/**
+ * A Temporal client that reads what the processes of `env` wrote: the same data converter, so the payloads they
+ * encrypted with PAYLOAD_ENCRYPTION_KEYS decode.
+ */
+export function temporalClientFor(connection: Connection, env: Record<string, string>): Client {
+  const keys = env.PAYLOAD_ENCRYPTION_KEYS ? parsePayloadKeys(env.PAYLOAD_ENCRYPTION_KEYS) : undefined;
+  if (keys && 'error' in keys) throw new Error(keys.error);
+  return new Client({ connection, dataConverter: hookflowDataConverter(keys?.keys) });
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
-import { findFreePort } from '../../src/temporal/dev-server.js';
+import { findStablePort } from '../../src/temporal/dev-server.js';
 import { report, waitUntil } from './harness.js';
 
 /*
@@ -25,7 +25,14 @@ afterAll(() => {
 async function startNpm(cli: { cacheDir: string } | 'found' = 'found') {
   const dataDir = mkdtempSync(join(tmpdir(), 'hookflow-npm-start-'));
   dataDirs.push(dataDir);
-  const [port, temporalPort, uiPort] = [await findFreePort(), await findFreePort(), await findFreePort()];
+  // Below the ephemeral range: the build before the dev server starts can take a while, and an ephemeral port picked
+  // now may be some connection's local port by then.
+  const [port, temporalPort, uiPort, codecPort] = [
+    await findStablePort(),
+    await findStablePort(),
+    await findStablePort(),
+    await findStablePort(),
+  ];
   const child = spawn('npm', ['start'], {
     cwd: repoRoot,
     // Its own process group, like a terminal's foreground job, so Ctrl-C can be sent to all of it.
@@ -43,10 +50,12 @@ async function startNpm(cli: { cacheDir: string } | 'found' = 'found') {
       PORT: String(port),
       TEMPORAL_DEV_PORT: String(temporalPort),
       TEMPORAL_DEV_UI_PORT: String(uiPort),
+      PAYLOAD_CODEC_PORT: String(codecPort),
       TEMPORAL_DEV_DB_FILE: join(dataDir, 'temporal.db'),
       PGLITE_DATA_DIR: join(dataDir, 'pglite'),
       JWT_SECRET: randomBytes(32).toString('hex'),
       SECRETS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      PAYLOAD_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
     },
   });
   let output = '';
@@ -105,7 +114,7 @@ it('Ctrl-C (SIGINT to the process group) stops everything gracefully, not "SIGIN
   // npm itself exits at once on Ctrl-C, as in a terminal; Hookflow's processes finish their shutdown after it.
   await waitUntil(
     30_000,
-    'the API and the dev server to stop, and the shutdown to be reported',
+    `the API and the dev server to stop, and the shutdown to be reported (output so far: ${npm.output().slice(-3000)})`,
     async () => ({
       api: await listening(npm.port),
       temporal: await listening(npm.temporalPort),

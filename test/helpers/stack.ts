@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { inject } from 'vitest';
 import { createActivities } from '../../src/activities/index.js';
 import { createResendTransport } from '../../src/activities/email-transport.js';
@@ -8,6 +8,7 @@ import type { Config } from '../../src/config.js';
 import type { DbHandle } from '../../src/db/client.js';
 import type { SecretResolver } from '../../src/secrets/resolver.js';
 import { secretResolverFor } from '../../src/secrets/resolver.js';
+import { connectTemporal } from '../../src/temporal/connection.js';
 import { connectWorker, createHookflowWorker } from '../../src/temporal/worker.js';
 import { testConfig } from './config.js';
 import { openMigratedDb, type TestDriver } from './database.js';
@@ -47,9 +48,9 @@ export async function startStack(
     ...options.env,
   });
   const db = await openMigratedDb(options.driver ?? 'postgres');
-  const connection = await Connection.connect({ address: temporalAddress });
-  const client = new Client({ connection, namespace: config.temporal.namespace });
-  const workerConnection = await connectWorker(temporalAddress);
+  // The production wiring: the data converter (payload encryption when the env sets keys) comes with the config.
+  const { connection, client } = await connectTemporal({ ...config.temporal, address: temporalAddress });
+  const workerConnection = await connectWorker(temporalAddress, config.temporal.connection);
   const worker = await createHookflowWorker({
     connection: workerConnection,
     temporal: config.temporal,

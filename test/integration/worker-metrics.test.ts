@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
+import type { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { buildApp, type App } from '../../src/api/app.js';
 import type { RunResource } from '../../src/api/services/run-service.js';
 import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
+import { connectTemporal } from '../../src/temporal/connection.js';
 import { findFreePort } from '../../src/temporal/dev-server.js';
 import { testConfig } from '../helpers/config.js';
 import { openMigratedDb } from '../helpers/database.js';
@@ -23,6 +24,7 @@ let resend: FakeResend;
 let target: HttpTarget;
 let worker: HookflowProcess;
 let connection: Connection;
+let client: Client;
 let app: App;
 let metricsUrl: string;
 let taskQueue: string;
@@ -34,8 +36,10 @@ beforeAll(async () => {
   const metricsPort = await findFreePort();
   metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   const secretsKey = randomBytes(32).toString('base64');
+  const payloadKeys = `k1:${randomBytes(32).toString('base64')}`;
   const config = testConfig({
     SECRETS_ENCRYPTION_KEY: secretsKey,
+    PAYLOAD_ENCRYPTION_KEYS: payloadKeys,
     HTTP_ALLOWED_PRIVATE_NETWORKS: '127.0.0.0/8',
   });
   taskQueue = config.temporal.taskQueue;
@@ -45,6 +49,7 @@ beforeAll(async () => {
     TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
     TEMPORAL_WORKFLOW_BUNDLE: inject('workflowBundlePath'),
     SECRETS_ENCRYPTION_KEY: secretsKey,
+    PAYLOAD_ENCRYPTION_KEYS: payloadKeys,
     RESEND_API_KEY: 're_test_metrics',
     RESEND_BASE_URL: resend.url,
     EMAIL_FROM: config.email.from,
@@ -53,8 +58,11 @@ beforeAll(async () => {
     WORKER_METRICS_PORT: String(metricsPort),
   });
   await waitForWorker(worker);
-  connection = await Connection.connect({ address: inject('temporalAddress') });
-  app = await buildApp({ config, db, temporal: { client: new Client({ connection }) } });
+  ({ connection, client } = await connectTemporal({
+    ...config.temporal,
+    address: inject('temporalAddress'),
+  }));
+  app = await buildApp({ config, db, temporal: { client } });
 });
 
 afterAll(async () => {

@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import { Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
+import { hookflowDataConverter } from '../../src/temporal/connection.js';
+import { parsePayloadKeys } from '../../src/temporal/payload-codec.js';
 import { installWorkerLogging, workflowsPath } from '../../src/temporal/worker.js';
 
 installWorkerLogging('warn');
@@ -12,7 +15,13 @@ installWorkerLogging('warn');
  * made by `npm run replay:record`) must replay on today's workflow code without a nondeterminism error. A history
  * cut mid-run (a run sleeping in a delay) replays up to where it was cut, which is what a new worker does when
  * that run's timer fires after a deploy.
+ *
+ * Workers decode through the payload codec now (PAYLOAD_ENCRYPTION_KEYS), and every recording was made before it
+ * existed: they replay through it, as a run started before encryption was switched on does after the upgrade.
  */
+const keys = parsePayloadKeys(`k1:${randomBytes(32).toString('base64')}`);
+if ('error' in keys) throw new Error(keys.error);
+const dataConverter = hookflowDataConverter(keys.keys);
 
 const historiesDir = join(import.meta.dirname, 'histories');
 const recorded = readdirSync(historiesDir, { withFileTypes: true })
@@ -37,7 +46,10 @@ describe('replay of recorded histories on the current workflow code', () => {
     }));
     const failures: string[] = [];
     let replayed = 0;
-    for await (const result of Worker.runReplayHistories({ workflowsPath: workflowsPath() }, histories)) {
+    for await (const result of Worker.runReplayHistories(
+      { workflowsPath: workflowsPath(), dataConverter },
+      histories,
+    )) {
       replayed++;
       if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
     }

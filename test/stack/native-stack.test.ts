@@ -1,8 +1,10 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -32,12 +34,15 @@ import { startPrivatePostgres, type PrivatePostgres } from '../helpers/private-p
  * leaves it running and healthy for the next.
  */
 
+const run = promisify(execFile);
 let dir: string;
 let postgres: PrivatePostgres;
 let resend: FakeResend;
 let stack: Stack;
 let api: ApiClient;
 let token: string;
+const temporalPassword = randomBytes(12).toString('hex');
+const hookflowPassword = randomBytes(12).toString('hex');
 
 async function freePorts(): Promise<TemporalServerPorts> {
   const next = () => findFreePort();
@@ -71,11 +76,11 @@ beforeAll(async () => {
       port: postgres.port,
       temporal: {
         user: 'temporal',
-        password: randomBytes(12).toString('hex'),
+        password: temporalPassword,
         database: 'temporal',
         visibilityDatabase: 'temporal_visibility',
       },
-      hookflow: { user: 'hookflow', password: randomBytes(12).toString('hex'), database: 'hookflow' },
+      hookflow: { user: 'hookflow', password: hookflowPassword, database: 'hookflow' },
     },
     temporalPorts: await freePorts(),
     historyShards: 4,
@@ -83,6 +88,7 @@ beforeAll(async () => {
     retention: '24h',
     apiPort: await findFreePort(),
     uiPort: await findFreePort(),
+    codecPort: await findFreePort(),
     workers: 2,
     hookflowEnv: {
       NODE_ENV: 'production',
@@ -91,6 +97,7 @@ beforeAll(async () => {
       TEMPORAL_WORKFLOW_BUNDLE: bundlePath,
       JWT_SECRET: randomBytes(32).toString('hex'),
       SECRETS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      PAYLOAD_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
       RESEND_API_KEY: 're_test_stack',
       RESEND_BASE_URL: resend.url,
       EMAIL_FROM: 'Hookflow Stack <stack@hookflow.test>',
@@ -147,7 +154,37 @@ describe('native stack', () => {
     // Operators read the same run in the Temporal UI server (read-only by default).
     const ui = await fetch(`${stack.uiUrl.replace('localhost', '127.0.0.1')}/api/v1/settings`);
     expect(ui.status).toBe(200);
-    expect(await ui.json()).toMatchObject({ DisableWriteActions: true });
+    const settings = (await ui.json()) as { DisableWriteActions: boolean; Codec: { Endpoint: string } };
+    expect(settings.DisableWriteActions).toBe(true);
+    // It decodes run data (encrypted in Temporal) through the API's codec endpoint.
+    expect(settings.Codec.Endpoint).toBe(`http://127.0.0.1:${stack.hookflowEnv.PAYLOAD_CODEC_PORT}`);
+    const decode = await fetch(`${settings.Codec.Endpoint}/decode`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: stack.uiUrl },
+      body: JSON.stringify({ payloads: [] }),
+    });
+    expect(decode.status).toBe(200);
+    expect(decode.headers.get('access-control-allow-origin')).toBe(stack.uiUrl);
+  });
+
+  it("gives Temporal and Hookflow database roles of their own, neither a superuser nor able to open the other's data", async () => {
+    const as = (user: string, password: string, database: string) =>
+      run('psql', [
+        `postgres://${user}:${password}@127.0.0.1:${postgres.port}/${database}`,
+        '-Atc',
+        'select rolsuper from pg_roles where rolname = current_user',
+      ]).then(
+        ({ stdout }) => stdout.trim(),
+        (error: { stderr?: string }) => `refused: ${error.stderr ?? ''}`,
+      );
+    expect(await as('hookflow', hookflowPassword, 'hookflow')).toBe('f');
+    expect(await as('temporal', temporalPassword, 'temporal')).toBe('f');
+    expect(await as('hookflow', hookflowPassword, 'temporal')).toMatch(
+      /refused: .*permission denied for database "temporal"/,
+    );
+    expect(await as('temporal', temporalPassword, 'hookflow')).toMatch(
+      /refused: .*permission denied for database "hookflow"/,
+    );
   });
 
   it('loses and doubles nothing when temporal-server is SIGKILLed under webhook load', async () => {

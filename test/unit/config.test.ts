@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createEmailTransport } from '../../src/activities/email-transport.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
@@ -106,7 +109,7 @@ describe('loadConfig', () => {
     // With an email provider, so that the secrets key is the only production requirement in question.
     const problemsOf = (env: Record<string, string>) => {
       try {
-        loadConfig({ RESEND_API_KEY: 're_123', ...env });
+        loadConfig({ RESEND_API_KEY: 're_123', PAYLOAD_ENCRYPTION_KEYS: payloadKeys(), ...env });
         return [];
       } catch (error) {
         expect(error).toBeInstanceOf(ConfigError);
@@ -222,6 +225,7 @@ describe('EMAIL_TRANSPORT', () => {
   const production = () => ({
     NODE_ENV: 'production',
     SECRETS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    PAYLOAD_ENCRYPTION_KEYS: payloadKeys(),
   });
 
   it('defaults to Resend when RESEND_API_KEY is set, else to the console outside production', () => {
@@ -277,6 +281,7 @@ describe('EMAIL_TRANSPORT', () => {
     }
     const problems = (caught as ConfigError).problems;
     expect(problems.map((problem) => problem.split(':')[0]).sort()).toEqual([
+      'PAYLOAD_ENCRYPTION_KEYS',
       'PORT',
       'RESEND_API_KEY',
       'SECRETS_ENCRYPTION_KEY',
@@ -296,3 +301,84 @@ describe('REGISTRATION_MODE', () => {
     expect(() => loadConfig({ REGISTRATION_MODE: 'invite' })).toThrow(/REGISTRATION_MODE/);
   });
 });
+
+describe('PAYLOAD_ENCRYPTION_KEYS and the Temporal connection', () => {
+  const production = () => ({
+    NODE_ENV: 'production',
+    SECRETS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    RESEND_API_KEY: 're_123',
+  });
+  const problemsOf = (env: Record<string, string>) => {
+    try {
+      loadConfig(env);
+      return [];
+    } catch (error) {
+      return (error as ConfigError).problems;
+    }
+  };
+
+  it('reads id:key pairs; the first encrypts', () => {
+    const keys = loadConfig({
+      PAYLOAD_ENCRYPTION_KEYS: `new:${randomBytes(32).toString('base64')},old:${randomBytes(32).toString('hex')}`,
+    }).temporal.payloadKeys;
+    expect(keys?.map((key) => key.id)).toEqual(['new', 'old']);
+    expect(loadConfig({}).temporal.payloadKeys).toBeUndefined();
+  });
+
+  it('requires them in production, and says how to make one', () => {
+    const problems = problemsOf(production());
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(
+      /^PAYLOAD_ENCRYPTION_KEYS: required when NODE_ENV=production.*openssl rand -base64 32/,
+    );
+    expect(problemsOf({ ...production(), PAYLOAD_ENCRYPTION_KEYS: payloadKeys() })).toEqual([]);
+  });
+
+  it('refuses a malformed list without echoing the key', () => {
+    const short = randomBytes(16).toString('base64');
+    const problems = problemsOf({ PAYLOAD_ENCRYPTION_KEYS: `k1:${short}` });
+    expect(problems[0]).toMatch(/^PAYLOAD_ENCRYPTION_KEYS: key "k1": must decode to 32 bytes/);
+    expect(problems[0]).not.toContain(short);
+  });
+
+  it('connects in plain text by default, with TLS when asked or implied by an API key, and checks the files at start', () => {
+    expect(loadConfig({}).temporal.connection).toEqual({ tls: undefined, apiKey: undefined });
+    expect(loadConfig({ TEMPORAL_API_KEY: 'cloud-key' }).temporal.connection).toEqual({
+      tls: {},
+      apiKey: 'cloud-key',
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'hookflow-tls-'));
+    try {
+      const pem = (name: string) => {
+        const path = join(dir, name);
+        writeFileSync(
+          path,
+          `-----BEGIN ${name.toUpperCase()}-----\nAAAA\n-----END ${name.toUpperCase()}-----\n`,
+        );
+        return path;
+      };
+      const config = loadConfig({
+        TEMPORAL_TLS_CA: pem('ca'),
+        TEMPORAL_TLS_CERT: pem('cert'),
+        TEMPORAL_TLS_KEY: pem('key'),
+        TEMPORAL_TLS_SERVER_NAME: 'temporal.internal',
+      });
+      expect(config.temporal.connection.tls?.serverNameOverride).toBe('temporal.internal');
+      expect(config.temporal.connection.tls?.serverRootCACertificate?.toString()).toContain('BEGIN CA');
+      expect(config.temporal.connection.tls?.clientCertPair?.key.toString()).toContain('BEGIN KEY');
+
+      expect(problemsOf({ TEMPORAL_TLS_CA: join(dir, 'missing.pem') })[0]).toMatch(
+        /^TEMPORAL_TLS_CA: cannot read .*missing\.pem/,
+      );
+      expect(problemsOf({ TEMPORAL_TLS_CERT: pem('cert') })[0]).toMatch(/^TEMPORAL_TLS_CERT: .*go together/);
+      writeFileSync(join(dir, 'not.pem'), 'hello');
+      expect(problemsOf({ TEMPORAL_TLS_CA: join(dir, 'not.pem') })[0]).toMatch(/not a PEM file/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+function payloadKeys(): string {
+  return `k1:${randomBytes(32).toString('base64')}`;
+}
