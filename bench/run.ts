@@ -1,5 +1,5 @@
 // `npm run bench [-- --quick] [-- --out results.json] [-- --log-level info] [-- --dist]
-//   [-- --node-options='--max-semi-space-size=8']`
+//   [-- --node-options='…' (default: the heap limits every start script and the image use; '' for Node's defaults)]`
 //
 // Starts everything it measures on this machine (a fresh PostgreSQL database, an in-memory Temporal dev server,
 // the real API and worker entrypoints, a fake Resend that accepts instantly, a local HTTP target for the http step),
@@ -18,6 +18,7 @@ import { WorkflowIdReusePolicy } from '@temporalio/common';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import argon2 from 'argon2';
 import postgres from 'postgres';
+import { LOW_MEMORY_NODE_FLAGS } from '../src/stack/stack.js';
 import { findTemporalCli, startDevServer } from '../src/temporal/dev-server.js';
 import { HOOKFLOW_OWNER_ID, HOOKFLOW_WORKFLOW_ID } from '../src/temporal/search-attributes.js';
 import { workflowsPath } from '../src/temporal/worker.js';
@@ -57,8 +58,11 @@ const { values: flags } = parseArgs({
     quick: { type: 'boolean', default: false },
     out: { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
-    /** NODE_OPTIONS for the API and the workers (Hookflow's and the ceiling's), e.g. V8 heap flags. */
-    'node-options': { type: 'string', default: '' },
+    /**
+     * NODE_OPTIONS for the API and the workers (Hookflow's and the ceiling's). Default: the heap limits Hookflow runs
+     * with wherever it is deployed (Dockerfile, systemd units, start:* scripts), so memory is measured as deployed.
+     */
+    'node-options': { type: 'string', default: LOW_MEMORY_NODE_FLAGS.join(' ') },
     /** Run the compiled API and worker (dist/, `npm run build` first) instead of the sources through tsx. */
     dist: { type: 'boolean', default: false },
     /** Leave out the native-topology phases (temporal-server on PostgreSQL, bench/lib/native.ts). */

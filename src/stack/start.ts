@@ -28,6 +28,7 @@ const stackEnvSchema = z.object({
   STACK_TEMPORAL_PORT: port(7233),
   STACK_UI_PORT: port(8080),
   PAYLOAD_CODEC_PORT: port(8234),
+  WORKER_METRICS_PORT: port(9464),
   STACK_UI_WRITE_ACTIONS: booleanString(false),
   TEMPORAL_DB_PASSWORD: optionalString,
   HOOKFLOW_DB_PASSWORD: optionalString,
@@ -75,6 +76,8 @@ try {
     uiPort: env.STACK_UI_PORT,
     codecPort: env.PAYLOAD_CODEC_PORT,
     workers: env.STACK_WORKERS,
+    // One metrics endpoint per worker on this host: 9464, 9465, ... (WORKER_METRICS_PORT moves the first).
+    workerEnv: (index) => ({ WORKER_METRICS_PORT: String(env.WORKER_METRICS_PORT + index) }),
     uiWriteActions: env.STACK_UI_WRITE_ACTIONS,
     hookflowEnv: {
       ...process.env,
@@ -100,7 +103,8 @@ try {
       `  API          ${running.hookflowEnv.PUBLIC_URL}/v1 (docs at /docs)`,
       `  Temporal UI  ${running.uiUrl}/namespaces/${env.TEMPORAL_NAMESPACE}/workflows (read-only${env.STACK_UI_WRITE_ACTIONS ? ' off' : ''})`,
       `  Temporal     ${running.temporal.address} (gRPC, loopback only)`,
-      `  Workers      ${running.workers.length}`,
+      `  Workers      ${running.workers.length}, metrics on 127.0.0.1:${env.WORKER_METRICS_PORT}–${env.WORKER_METRICS_PORT + running.workers.length - 1}`,
+      `  Metrics      ${running.hookflowEnv.PUBLIC_URL}/metrics (API), 127.0.0.1:${DEFAULT_TEMPORAL_SERVER_PORTS.metrics} (Temporal server)`,
       'Press Ctrl-C to stop.',
       '',
     ].join('\n'),
