@@ -277,6 +277,15 @@ const envFields = z.object({
 
   WEBHOOK_MAX_BODY_BYTES: positiveInt(256 * 1024),
   WEBHOOK_RATE_LIMIT_PER_MINUTE: positiveInt(600),
+  WEBHOOK_ROTATION_GRACE_SECONDS: z.preprocess(
+    emptyAsUndefined,
+    z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(30 * 86_400)
+      .default(86_400),
+  ),
   API_MAX_BODY_BYTES: positiveInt(1024 * 1024),
   LOGIN_RATE_LIMIT_PER_MINUTE: positiveInt(10),
   REGISTER_RATE_LIMIT_PER_MINUTE: positiveInt(10),
@@ -450,6 +459,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     webhooks: {
       maxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES,
       rateLimitPerMinute: e.WEBHOOK_RATE_LIMIT_PER_MINUTE,
+      /** How long a rotated-out token and signing secret keep working (0: they stop at once). */
+      rotationGraceMs: e.WEBHOOK_ROTATION_GRACE_SECONDS * 1000,
     },
     /** Per-process limits (each API process counts on its own). */
     limits: {

@@ -140,6 +140,7 @@ export async function buildApp(deps: AppDeps) {
     schedules,
     publicUrl: config.http.publicUrl,
     allowedFromDomains: config.email.allowedFromDomains,
+    rotationGraceMs: config.webhooks.rotationGraceMs,
   });
   const runs = createRunService({ temporal, workflows: workflowRepo, config });
   const hooks = createHookService({ workflows: workflowRepo, runs });

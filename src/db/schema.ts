@@ -75,6 +75,13 @@ export const workflows = pgTable(
     webhookToken: text('webhook_token').notNull().unique(),
     webhookSigning: text('webhook_signing').$type<WebhookSigning>().notNull().default('none'),
     webhookSecret: text('webhook_secret'),
+    /**
+     * The token and secret a rotation replaced, still accepted until `previous_webhook_expires_at` so senders can
+     * switch without losing deliveries (WEBHOOK_ROTATION_GRACE_SECONDS); null when there is none.
+     */
+    previousWebhookToken: text('previous_webhook_token').unique(),
+    previousWebhookSecret: text('previous_webhook_secret'),
+    previousWebhookExpiresAt: timestamp('previous_webhook_expires_at', { withTimezone: true, precision: 3 }),
     ...timestamps,
     updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
     /** Soft delete: runs keep naming their version, and the webhook stops accepting. */

@@ -147,16 +147,15 @@ describe('workflow definitions', () => {
     expect(rotated.webhook.token).not.toBe(created.webhook.token);
     expect(rotated.signingSecret).toMatch(/^whsec_/);
     expect(rotated.signingSecret).not.toBe(created.signingSecret);
-    expectError(
-      await request({ method: 'POST', url: `/hooks/${created.webhook.token}`, payload: {} }),
-      404,
-      'WEBHOOK_NOT_FOUND',
-    );
-    expectError(
-      await request({ method: 'POST', url: `/hooks/${rotated.webhook.token}`, payload: {} }),
-      409,
-      'WORKFLOW_DISABLED',
-    );
+    // The old token stays valid for the rotation grace period (the workflow is disabled, so both say so).
+    expect(rotated.webhook.previousTokenValidUntil).toEqual(expect.any(String));
+    for (const token of [created.webhook.token, rotated.webhook.token]) {
+      expectError(
+        await request({ method: 'POST', url: `/hooks/${token}`, payload: {} }),
+        409,
+        'WORKFLOW_DISABLED',
+      );
+    }
 
     const deleted = await request({
       method: 'DELETE',
@@ -173,11 +172,13 @@ describe('workflow definitions', () => {
       404,
       'WORKFLOW_NOT_FOUND',
     );
-    expectError(
-      await request({ method: 'POST', url: `/hooks/${rotated.webhook.token}`, payload: {} }),
-      404,
-      'WEBHOOK_NOT_FOUND',
-    );
+    for (const token of [created.webhook.token, rotated.webhook.token]) {
+      expectError(
+        await request({ method: 'POST', url: `/hooks/${token}`, payload: {} }),
+        404,
+        'WEBHOOK_NOT_FOUND',
+      );
+    }
   });
 
   it('rejects a bad step list with errors that name the step and the field', async () => {

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -257,5 +257,63 @@ describe('signatures over raw bytes', () => {
     );
     expect(refused.statusCode).toBe(400);
     expect(refused.json()).toMatchObject({ error: { code: 'MALFORMED_JSON' } });
+  });
+});
+
+describe('rotating the webhook token and signing secret', () => {
+  async function rotate({ app, authorization }: TestApp, workflow: WorkflowResource) {
+    const response = await app.inject({
+      method: 'POST',
+      url: `/v1/workflows/${workflow.id}/webhook/rotate`,
+      headers: { authorization },
+    });
+    expect(response.statusCode, response.body).toBe(200);
+    return response.json<WorkflowResource & { signingSecret: string }>();
+  }
+  const body = '{"email":"rotated@example.com"}';
+  const signedBy = (secret: string) => signedHeaders(secret, `msg_${randomUUID()}`, body);
+
+  it('keeps the old token with its old secret working for the grace period, so senders switch without losing deliveries', async () => {
+    const before = await createWorkflow(main, { signing: 'standard-webhooks' });
+    const after = await rotate(main, before);
+    expect(after.webhook.token).not.toBe(before.webhook.token);
+    const validUntil = Date.parse(after.webhook.previousTokenValidUntil ?? '');
+    expect(validUntil - Date.now()).toBeGreaterThan(23.9 * 3600_000); // the default: 24 h
+    expect(validUntil - Date.now()).toBeLessThanOrEqual(24 * 3600_000);
+
+    // A sender not yet switched: old URL, old secret.
+    expect((await deliver(main, before, signedBy(before.signingSecret!), body)).statusCode).toBe(202);
+    // A switched sender: new URL, new secret.
+    expect((await deliver(main, after, signedBy(after.signingSecret), body)).statusCode).toBe(202);
+    // The pairs do not mix: the old URL with the new secret (or the reverse) is a bad signature.
+    expect((await deliver(main, before, signedBy(after.signingSecret), body)).statusCode).toBe(401);
+    expect((await deliver(main, after, signedBy(before.signingSecret!), body)).statusCode).toBe(401);
+
+    // Only the last pair before the current one is kept: a second rotation ends the first pair's grace.
+    const third = await rotate(main, after);
+    expect((await deliver(main, before, signedBy(before.signingSecret!), body)).statusCode).toBe(404);
+    expect((await deliver(main, after, signedBy(after.signingSecret), body)).statusCode).toBe(202);
+    expect((await deliver(main, third, signedBy(third.signingSecret), body)).statusCode).toBe(202);
+  });
+
+  it('ends the grace when it runs out, and at once with WEBHOOK_ROTATION_GRACE_SECONDS=0', async () => {
+    const short = await openApp({ WEBHOOK_ROTATION_GRACE_SECONDS: '1' });
+    const none = await openApp({ WEBHOOK_ROTATION_GRACE_SECONDS: '0' });
+    try {
+      const expiring = await createWorkflow(short);
+      await rotate(short, expiring);
+      expect((await deliver(short, expiring, {})).statusCode).toBe(202);
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      expect((await deliver(short, expiring, {})).statusCode).toBe(404);
+
+      const immediate = await createWorkflow(none);
+      const rotated = await rotate(none, immediate);
+      expect(rotated.webhook.previousTokenValidUntil).toBeNull();
+      expect((await deliver(none, immediate, {})).statusCode).toBe(404);
+      expect((await deliver(none, rotated, {})).statusCode).toBe(202);
+    } finally {
+      await short.close();
+      await none.close();
+    }
   });
 });

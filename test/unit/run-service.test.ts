@@ -126,6 +126,7 @@ function setup() {
       webhookToken: randomUUID(),
       webhookSigning: 'none',
       webhookSecret: null,
+      previousWebhookExpiresAt: null,
       createdAt: now,
       updatedAt: now,
     };

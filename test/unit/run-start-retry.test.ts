@@ -63,6 +63,7 @@ function setup(script: Attempt[]) {
     webhookToken: `whk_${'a'.repeat(43)}`,
     webhookSigning: 'none',
     webhookSecret: null,
+    previousWebhookExpiresAt: null,
     createdAt: now,
     updatedAt: now,
   };

@@ -121,7 +121,8 @@ export const workflowRoutes: FastifyPluginAsyncZod<{
     {
       schema: {
         tags,
-        summary: 'Issue a new webhook token and signing secret; the old ones stop working at once',
+        summary:
+          'Issue a new webhook token and signing secret; the old pair keeps working for WEBHOOK_ROTATION_GRACE_SECONDS (default 24 h, see webhook.previousTokenValidUntil)',
         security: bearerAuth,
         params: workflowIdParamsSchema,
         response: { 200: workflowResourceSchema, ...errorResponses(400, 401, 404) },

@@ -25,6 +25,8 @@ export const workflowResourceSchema = z.object({
     url: z.string(),
     token: z.string(),
     signing: z.enum(['none', 'standard-webhooks']),
+    /** After a rotation: until when the previous token and signing secret are still accepted. */
+    previousTokenValidUntil: z.string().nullable().optional(),
   }),
   signingSecret: z.string().optional(),
   createdAt: z.string(),
@@ -98,6 +100,8 @@ export function createWorkflowService(deps: {
   publicUrl: string;
   /** EMAIL_ALLOWED_FROM_DOMAINS: a literal `from` elsewhere is refused on save. */
   allowedFromDomains: readonly string[];
+  /** WEBHOOK_ROTATION_GRACE_SECONDS, in ms: how long a rotated-out token and secret keep working. */
+  rotationGraceMs: number;
 }) {
   const { workflows, schedules } = deps;
 
@@ -113,6 +117,10 @@ export function createWorkflowService(deps: {
       url: `${deps.publicUrl}/hooks/${record.webhookToken}`,
       token: record.webhookToken,
       signing: record.webhookSigning,
+      previousTokenValidUntil:
+        record.previousWebhookExpiresAt && record.previousWebhookExpiresAt > new Date()
+          ? record.previousWebhookExpiresAt.toISOString()
+          : null,
     },
     ...(withSecret && record.webhookSecret ? { signingSecret: record.webhookSecret } : {}),
     createdAt: record.createdAt.toISOString(),
@@ -185,10 +193,12 @@ export function createWorkflowService(deps: {
     },
 
     async rotateWebhook(ownerId: string, id: string) {
-      const record = await workflows.rotateWebhook(ownerId, id, {
-        token: newWebhookToken(),
-        secret: newSigningSecret(),
-      });
+      const record = await workflows.rotateWebhook(
+        ownerId,
+        id,
+        { token: newWebhookToken(), secret: newSigningSecret() },
+        deps.rotationGraceMs,
+      );
       if (!record) throw workflowNotFound(id);
       return toResource(record, true);
     },

@@ -1,4 +1,4 @@
-import { and, desc, eq, isNotNull, isNull, lt, or } from 'drizzle-orm';
+import { and, desc, eq, gt, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Db } from '../client.js';
 import { workflows, workflowVersions, type WebhookSigning } from '../schema.js';
 import type { Schedule } from '../../dsl/schedule.js';
@@ -17,6 +17,8 @@ export interface WorkflowRecord {
   webhookToken: string;
   webhookSigning: WebhookSigning;
   webhookSecret: string | null;
+  /** Until when the token a rotation replaced is still accepted; null: no previous token. */
+  previousWebhookExpiresAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -42,6 +44,7 @@ const recordColumns = {
   webhookToken: workflows.webhookToken,
   webhookSigning: workflows.webhookSigning,
   webhookSecret: workflows.webhookSecret,
+  previousWebhookExpiresAt: workflows.previousWebhookExpiresAt,
   createdAt: workflows.createdAt,
   updatedAt: workflows.updatedAt,
 };
@@ -69,12 +72,35 @@ export function createWorkflowRepo(db: Db) {
   return {
     findOwned,
 
-    /** The workflow behind a webhook token, deleted ones excluded. */
-    async findByWebhookToken(token: string): Promise<WorkflowRecord | undefined> {
-      const [row] = await selectRecords()
-        .where(and(eq(workflows.webhookToken, token), isNull(workflows.deletedAt)))
+    /**
+     * The workflow behind a webhook token, deleted ones excluded: its current token, or the one its last rotation
+     * replaced while that is in its grace period (then `webhookSecret` is the secret that went with it, so a sender
+     * still on the old pair keeps passing the signature check).
+     */
+    async findByWebhookToken(token: string, now = new Date()): Promise<WorkflowRecord | undefined> {
+      const [row] = await db
+        .select({ ...recordColumns, previousWebhookSecret: workflows.previousWebhookSecret })
+        .from(workflows)
+        .innerJoin(
+          workflowVersions,
+          and(
+            eq(workflowVersions.workflowId, workflows.id),
+            eq(workflowVersions.version, workflows.currentVersion),
+          ),
+        )
+        .where(
+          and(
+            or(
+              eq(workflows.webhookToken, token),
+              and(eq(workflows.previousWebhookToken, token), gt(workflows.previousWebhookExpiresAt, now)),
+            ),
+            isNull(workflows.deletedAt),
+          ),
+        )
         .limit(1);
-      return row;
+      if (!row) return undefined;
+      const { previousWebhookSecret, ...record } = row;
+      return record.webhookToken === token ? record : { ...record, webhookSecret: previousWebhookSecret };
     },
 
     /** Newest first; `after` is the last item of the previous page. */
@@ -215,14 +241,27 @@ export function createWorkflowRepo(db: Db) {
       return rows.length > 0;
     },
 
+    /**
+     * Issues a new token and secret. The replaced pair stays valid for `graceMs` (0: it stops at once); a second
+     * rotation within that time ends the first pair's grace, since only one previous pair is kept.
+     */
     async rotateWebhook(
       ownerId: string,
       id: string,
       webhook: { token: string; secret: string },
+      graceMs: number,
     ): Promise<WorkflowRecord | undefined> {
+      const now = new Date();
       const rows = await db
         .update(workflows)
-        .set({ webhookToken: webhook.token, webhookSecret: webhook.secret, updatedAt: new Date() })
+        .set({
+          previousWebhookToken: graceMs > 0 ? sql`${workflows.webhookToken}` : null,
+          previousWebhookSecret: graceMs > 0 ? sql`${workflows.webhookSecret}` : null,
+          previousWebhookExpiresAt: graceMs > 0 ? new Date(now.getTime() + graceMs) : null,
+          webhookToken: webhook.token,
+          webhookSecret: webhook.secret,
+          updatedAt: now,
+        })
         .where(and(eq(workflows.id, id), eq(workflows.ownerId, ownerId), isNull(workflows.deletedAt)))
         .returning({ id: workflows.id });
       return rows.length > 0 ? findOwned(ownerId, id) : undefined;
