@@ -277,6 +277,7 @@ const envFields = z.object({
 
   WEBHOOK_MAX_BODY_BYTES: positiveInt(256 * 1024),
   WEBHOOK_RATE_LIMIT_PER_MINUTE: positiveInt(600),
+  MANUAL_RUNS_PER_MINUTE: positiveInt(30),
   WEBHOOK_ROTATION_GRACE_SECONDS: z.preprocess(
     emptyAsUndefined,
     z.coerce
@@ -467,6 +468,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       apiMaxBodyBytes: e.API_MAX_BODY_BYTES,
       loginPerMinute: e.LOGIN_RATE_LIMIT_PER_MINUTE,
       registerPerMinute: e.REGISTER_RATE_LIMIT_PER_MINUTE,
+      /** Manual runs (POST /v1/workflows/:id/runs) per account per minute. */
+      manualRunsPerMinute: e.MANUAL_RUNS_PER_MINUTE,
     },
     /** Prometheus metrics (src/metrics/): each API and worker process exposes its own. */
     metrics: {

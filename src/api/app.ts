@@ -174,7 +174,12 @@ export async function buildApp(deps: AppDeps) {
           registrationMode: config.auth.registrationMode,
         }),
       });
-      await v1.register(workflowRoutes, { workflows, runs, schedules });
+      await v1.register(workflowRoutes, {
+        workflows,
+        runs,
+        schedules,
+        manualRunLimiter: createRateLimiter({ limit: config.limits.manualRunsPerMinute, windowMs: 60_000 }),
+      });
       await v1.register(runRoutes, { runs });
       await v1.register(secretRoutes, { secrets });
     },

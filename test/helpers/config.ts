@@ -14,6 +14,8 @@ export function testConfig(env: Record<string, string | undefined> = {}): Config
     EMAIL_MAX_PER_SECOND: '1000',
     // Tests sign up many users from one address; the limit itself has its own test.
     REGISTER_RATE_LIMIT_PER_MINUTE: '10000',
+    // Property tests start many manual runs as one user; the quota has its own test (api-contract.test.ts).
+    MANUAL_RUNS_PER_MINUTE: '10000',
     // Tests sign up many users, none by invitation; the other modes have their own tests (registration.test.ts).
     REGISTRATION_MODE: 'open',
     ...env,

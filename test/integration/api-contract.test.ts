@@ -544,3 +544,35 @@ describe('OpenAPI', () => {
     expect((await request({ method: 'GET', url: '/docs/' })).statusCode).toBe(200);
   });
 });
+
+describe('manual runs quota', () => {
+  it('allows MANUAL_RUNS_PER_MINUTE manual runs per account, then 429 with Retry-After; other accounts are not affected', async () => {
+    const quota = await startStack({ env: { MANUAL_RUNS_PER_MINUTE: '2' } });
+    try {
+      const [first, second] = [await quota.signUp(), await quota.signUp()];
+      const manualRun = async (user: { authorization: string }) => {
+        const created = await quota.app.inject({
+          method: 'POST',
+          url: '/v1/workflows',
+          headers: { authorization: user.authorization },
+          payload: { name: 'Quota', steps: [{ id: 'wait', type: 'delay', params: { duration: '1h' } }] },
+        });
+        const workflow = created.json<WorkflowResource>();
+        return quota.app.inject({
+          method: 'POST',
+          url: `/v1/workflows/${workflow.id}/runs`,
+          headers: { authorization: user.authorization },
+          payload: { payload: {} },
+        });
+      };
+      const answers = [await manualRun(first), await manualRun(first), await manualRun(first)];
+      expect(answers.map((answer) => answer.statusCode)).toEqual([202, 202, 429]);
+      const refused = expectError(answers[2]!, 429, 'RATE_LIMITED');
+      expect(refused.message).toMatch(/MANUAL_RUNS_PER_MINUTE/);
+      expect(Number(answers[2]!.headers['retry-after'])).toBeGreaterThan(0);
+      expect((await manualRun(second)).statusCode).toBe(202);
+    } finally {
+      await quota.close();
+    }
+  });
+});

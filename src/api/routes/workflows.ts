@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { AppError } from '../../errors.js';
 import { SCHEDULE_OVERLAP_POLICIES } from '../../dsl/schedule.js';
 import { workflowDefinitionSchema } from '../../dsl/schema.js';
 import {
@@ -8,6 +9,7 @@ import {
   runSummarySchema,
   type RunService,
 } from '../services/run-service.js';
+import type { RateLimiter } from '../services/rate-limiter.js';
 import type { ScheduleService } from '../services/schedule-service.js';
 import {
   pageQuerySchema,
@@ -34,7 +36,9 @@ export const workflowRoutes: FastifyPluginAsyncZod<{
   workflows: WorkflowService;
   runs: RunService;
   schedules: Pick<ScheduleService, 'backfill'>;
-}> = (app, { workflows, runs, schedules }) => {
+  /** Manual runs per account per minute (MANUAL_RUNS_PER_MINUTE): each one is a real run, emails included. */
+  manualRunLimiter: RateLimiter;
+}> = (app, { workflows, runs, schedules, manualRunLimiter }) => {
   // onRequest, not preHandler: an anonymous caller gets 401 before its body is even parsed or validated.
   app.addHook('onRequest', app.authenticate);
   const tags = ['workflows'];
@@ -140,10 +144,20 @@ export const workflowRoutes: FastifyPluginAsyncZod<{
         security: bearerAuth,
         params: workflowIdParamsSchema,
         body: manualRunBodySchema,
-        response: { 202: runResourceSchema, ...errorResponses(400, 401, 404, 503) },
+        response: { 202: runResourceSchema, ...errorResponses(400, 401, 404, 429, 503) },
       },
     },
     async (request, reply) => {
+      const limit = manualRunLimiter.hit(request.user.sub);
+      if (!limit.allowed) {
+        throw new AppError(
+          'RATE_LIMITED',
+          429,
+          `Too many manual runs for this account (MANUAL_RUNS_PER_MINUTE); retry in ${limit.retryAfterSeconds} s.`,
+          [],
+          { 'retry-after': String(limit.retryAfterSeconds) },
+        );
+      }
       const run = await runs.startManualRun(
         request.user.sub,
         request.params.id,
