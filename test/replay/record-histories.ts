@@ -12,6 +12,7 @@ import { findTemporalCli, startDevServer } from '../../src/temporal/dev-server.j
 import { installWorkerLogging } from '../../src/temporal/worker.js';
 import { startHttpTarget } from '../helpers/http-target.js';
 import { startStack } from '../helpers/stack.js';
+import { REPLAY_PAYLOAD_KEYS } from './payload-keys.js';
 import { scenarios, type ScenarioDriver } from './scenarios.js';
 
 const label = process.argv[2];
@@ -32,7 +33,8 @@ log('bundling workflow code and starting a worker...');
 const stack = await startStack({
   driver: 'pglite',
   temporalAddress: server.address,
-  env: { HTTP_ALLOWED_PRIVATE_NETWORKS: '127.0.0.0/8' },
+  // Encrypted like a deployed worker's history, with the fixture key the replay test decrypts with.
+  env: { HTTP_ALLOWED_PRIVATE_NETWORKS: '127.0.0.0/8', PAYLOAD_ENCRYPTION_KEYS: REPLAY_PAYLOAD_KEYS },
 });
 
 try {
