@@ -50,9 +50,10 @@ const recordColumns = {
 };
 
 export function createWorkflowRepo(db: Db) {
-  const selectRecords = () =>
+  /** Workflows joined with their current version; `columns` replaces the record's (it must include them). */
+  const selectRecords = <Columns extends typeof recordColumns>(columns: Columns = recordColumns as Columns) =>
     db
-      .select(recordColumns)
+      .select(columns)
       .from(workflows)
       .innerJoin(
         workflowVersions,
@@ -78,16 +79,10 @@ export function createWorkflowRepo(db: Db) {
      * still on the old pair keeps passing the signature check).
      */
     async findByWebhookToken(token: string, now = new Date()): Promise<WorkflowRecord | undefined> {
-      const [row] = await db
-        .select({ ...recordColumns, previousWebhookSecret: workflows.previousWebhookSecret })
-        .from(workflows)
-        .innerJoin(
-          workflowVersions,
-          and(
-            eq(workflowVersions.workflowId, workflows.id),
-            eq(workflowVersions.version, workflows.currentVersion),
-          ),
-        )
+      const [row] = await selectRecords({
+        ...recordColumns,
+        previousWebhookSecret: workflows.previousWebhookSecret,
+      })
         .where(
           and(
             or(
