@@ -391,6 +391,41 @@ export const scenarios: Scenario[] = [
       return runId;
     },
   },
+  // Sender and copy recipients from webhook values (issue 11): before `render-hardening` a display name could hold a
+  // comma and a cc/replyTo value was split on commas; runs started then must keep that when they replay.
+  {
+    name: 'sender-name-with-comma',
+    async run(driver) {
+      const workflow = await driver.createWorkflow({
+        name: 'Sender from the body',
+        steps: [{ ...welcome, params: { ...welcome.params, from: '{{trigger.body.sender}}' } }],
+      });
+      const runId = await driver.hit(workflow, { ...signup, sender: 'Acme, Inc. <tests@hookflow.test>' });
+      await driver.waitForRun(runId, isClosed);
+      return runId;
+    },
+  },
+  {
+    name: 'copy-recipients-in-value',
+    async run(driver) {
+      const workflow = await driver.createWorkflow({
+        name: 'Copies from the body',
+        steps: [
+          {
+            ...welcome,
+            params: { ...welcome.params, cc: '{{trigger.body.cc}}', replyTo: ['{{trigger.body.replyTo}}'] },
+          },
+        ],
+      });
+      const runId = await driver.hit(workflow, {
+        ...signup,
+        cc: 'grace@example.com, alan@example.com',
+        replyTo: 'support@example.com,sales@example.com',
+      });
+      await driver.waitForRun(runId, isClosed);
+      return runId;
+    },
+  },
 ];
 
 /**
