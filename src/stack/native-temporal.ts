@@ -30,7 +30,7 @@ export type NativeBinariesDir = string;
 export async function ensureNativeBinaries(log?: (line: string) => void): Promise<NativeBinariesDir> {
   return runBuildScript(join(deployDir, 'native/build.sh'), {
     what: 'building the Temporal server, its SQL tool and the UI server from the Go module proxy',
-    expect: 'about 3 to 5 minutes, once',
+    expect: 'several minutes (13 on a busy 2-core machine), once',
     log,
   });
 }
