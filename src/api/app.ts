@@ -195,15 +195,20 @@ export async function buildApp(deps: AppDeps) {
 
   // PostgreSQL owns schedule definitions, Temporal the Schedules: repair any difference a crash or an outage left,
   // once the app is up and then periodically (every API process does it; it is idempotent).
-  let reconciling: Promise<unknown> = Promise.resolve();
-  const reconcile = () => {
-    reconciling = reconciling.then(() => schedules.reconcile());
-  };
-  app.decorate('reconcileSchedules', () => schedules.reconcile());
-  const timer = setInterval(reconcile, config.temporal.scheduleReconcileIntervalMs);
+  // One reconcile at a time per process: an overlapping pair would race each other over the same Schedules.
+  let reconciling: ReturnType<ScheduleService['reconcile']> = Promise.resolve({
+    checked: 0,
+    created: 0,
+    updated: 0,
+    deleted: 0,
+    failed: 0,
+  });
+  const reconcile = () => (reconciling = reconciling.then(() => schedules.reconcile()));
+  app.decorate('reconcileSchedules', reconcile);
+  const timer = setInterval(() => void reconcile(), config.temporal.scheduleReconcileIntervalMs);
   timer.unref();
   app.addHook('onReady', (done) => {
-    reconcile();
+    void reconcile();
     done();
   });
   app.addHook('onClose', async () => {

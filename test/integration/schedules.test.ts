@@ -349,6 +349,31 @@ describe('schedules stay consistent with PostgreSQL through Temporal failures', 
     }
   });
 
+  it('reconciles of one API process run one at a time: an orphan is deleted once, never raced', async () => {
+    const orphan = await createScheduled({ every: '1h', payload: {} }, 'raced orphan');
+    const broken = await appWithBrokenSchedules();
+    try {
+      expect((await request(broken.app, 'DELETE', `/v1/workflows/${orphan.id}`)).statusCode).toBe(204);
+    } finally {
+      await broken.close();
+    }
+    expect(await scheduleExists(orphan.id)).toBe(true);
+    // The restarted app's start-up reconcile deletes the orphan; the two asked for meanwhile wait their turn and
+    // find nothing left to do (overlapping, all three would describe the orphan and each delete it).
+    const restarted = await restartedApp();
+    try {
+      const [first, second] = await Promise.all([
+        restarted.reconcileSchedules(),
+        restarted.reconcileSchedules(),
+      ]);
+      expect(first).toMatchObject({ deleted: 0, failed: 0 });
+      expect(second).toMatchObject({ deleted: 0, failed: 0 });
+      expect(await scheduleExists(orphan.id)).toBe(false);
+    } finally {
+      await restarted.close();
+    }
+  });
+
   it('a stale Schedule is rewritten from the database, and reconciling twice changes nothing', async () => {
     const broken = await appWithBrokenSchedules();
     const workflow = await createScheduled({ cron: '0 0 1 1 *', payload: {} }, 'stale v1');
