@@ -188,6 +188,10 @@ const envFields = z.object({
   TEMPORAL_DEV_PORT: port(7233),
   TEMPORAL_DEV_UI_PORT: port(8233),
   TEMPORAL_DEV_DB_FILE: z.preprocess(emptyAsUndefined, z.string().default('.data/temporal.db')),
+  TEMPORAL_DEV_SQLITE_SYNCHRONOUS: z.preprocess(
+    emptyAsUndefined,
+    z.enum(['normal', 'full']).default('normal'),
+  ),
   TEMPORAL_WORKFLOW_BUNDLE: optionalString,
   SCHEDULE_RECONCILE_INTERVAL_MS: positiveInt(60_000),
   // A secured cluster (Temporal Cloud, or mTLS self-hosted): files are read and checked at start.
@@ -416,6 +420,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         port: e.TEMPORAL_DEV_PORT,
         uiPort: e.TEMPORAL_DEV_UI_PORT,
         dbFile: e.TEMPORAL_DEV_DB_FILE,
+        sqliteSynchronous: e.TEMPORAL_DEV_SQLITE_SYNCHRONOUS,
       },
       workflowBundlePath: e.TEMPORAL_WORKFLOW_BUNDLE,
       /** How Hookflow's clients and workers connect: plain on loopback, or TLS and/or an API key. */

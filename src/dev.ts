@@ -43,7 +43,7 @@ try {
   let temporalAddress = config.temporal.address;
   if (!temporalAddress) {
     const cliPath = await findTemporalCli({ cliPath: config.temporal.cliPath });
-    const { port, uiPort, dbFile } = config.temporal.devServer;
+    const { port, uiPort, dbFile, sqliteSynchronous } = config.temporal.devServer;
     step(`starting the Temporal dev server (${cliPath}) on 127.0.0.1:${port}, data in ${dbFile}...`);
     const { codec } = config.temporal;
     devServer = await startDevServer({
@@ -51,6 +51,7 @@ try {
       port,
       uiPort,
       dbFile,
+      sqliteSynchronous,
       namespace: config.temporal.namespace,
       codecEndpoint: codec.port ? `http://127.0.0.1:${codec.port}` : undefined,
     });

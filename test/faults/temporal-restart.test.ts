@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -30,11 +30,14 @@ import {
  * in a durable timer, and started again on the same port. The timers are due during the outage; the runs complete
  * after the restart, with the same API and worker processes, which reconnect by themselves. While Temporal is
  * down every webhook gets 503 + Retry-After and no run: a sender's retry afterwards starts it (202, not a duplicate).
+ * Then the dev server is SIGKILLed right after acknowledging a burst of webhooks: with SQLite in WAL mode and
+ * synchronous=normal (what npm start runs), a process crash must not lose one acknowledged run.
  */
 
 const RUNS = 4;
 const OUTAGE_HITS = 4;
 const DELAY_MS = 3_000;
+const KILL_HITS = 30;
 
 let dir: string;
 let cliPath: string;
@@ -164,6 +167,60 @@ it('runs waiting in a delay complete after Temporal restarts; webhooks get 503 w
       'runs completed in all': completed.length + retriedRuns.length,
       'emails accepted': resend.emails.length,
       'duplicate emails': keys.length - new Set(keys).size,
+    },
+  );
+});
+
+it('a killed dev server (SQLite in WAL, synchronous=normal, as npm start runs it) loses no acknowledged run', async () => {
+  const started = Date.now();
+  const port = await findFreePort();
+  const dbFile = join(dir, 'killed.db');
+  // The pragmas npm start passes are the dev server's defaults here: no option given.
+  const startTemporal = () => startDevServer({ cliPath, port, uiPort: 0, dbFile });
+  temporal = await startTemporal();
+  expect(existsSync(`${dbFile}-wal`), 'the dev server writes its SQLite file in WAL mode').toBe(true);
+  const env = hookflowEnv({
+    databaseUrl: database.url,
+    temporalAddress: temporal.address,
+    resendUrl: resend.url,
+  });
+  const [server, worker] = await Promise.all([launchApi(env, 'api-kill'), launchWorker(env, 'worker-kill')]);
+  const api = apiClient(server.url);
+  await api.signUp();
+  const workflow = await api.createWorkflow({
+    name: 'Acknowledged, then Temporal is killed',
+    steps: [{ id: 'wait', type: 'delay', params: { duration: 1_000 } }, emailStep('after')],
+  });
+  const emailsBefore = resend.emails.length;
+
+  // Each 202 is an acknowledged start; SIGKILL lands right after the last one, before any checkpoint is likely.
+  const accepted = await Promise.all(
+    Array.from({ length: KILL_HITS }, (_, i) =>
+      api.hit(workflow.webhook.token, { email: `kill-${i}@example.com`, name: `k${i}` }, `kill-${i}`),
+    ),
+  );
+  expect(accepted.map((a) => a.status)).toEqual(Array(KILL_HITS).fill(202));
+  process.kill(temporal.pid!, 'SIGKILL');
+  await temporal.stop();
+
+  temporal = await startTemporal();
+  const restarted = Date.now();
+  const runIds = accepted.map((a) => ((a as Answer).body as { runId: string }).runId);
+  const completed = await api.waitForRuns(runIds, 90_000);
+  expect(completed.map((run) => run.status)).toEqual(Array(KILL_HITS).fill('completed'));
+  await within(10_000, 'emails', resend.waitForEmails(emailsBefore + KILL_HITS, 10_000));
+  const keys = resend.emails.slice(emailsBefore).map((e) => e.idempotencyKey);
+  expect(keys.sort()).toEqual(runIds.map((id) => `${id}/after`).sort());
+  expect(isRunning(worker) && isRunning(server.process)).toBe(true);
+
+  report(
+    'Temporal dev server SIGKILLed right after acknowledging webhooks (WAL, synchronous=normal)',
+    started,
+    {
+      'hits accepted (202) before the kill': runIds.length,
+      'runs completed after the restart': completed.length,
+      'restart to all runs completed (ms)': Date.now() - restarted,
+      'emails accepted (one per run)': keys.length,
     },
   );
 });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createEmailTransport } from '../../src/activities/email-transport.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import { sqlitePragmaArgs } from '../../src/temporal/dev-server.js';
 
 describe('loadConfig', () => {
   it('gives working embedded defaults for an empty environment', () => {
@@ -21,6 +22,22 @@ describe('loadConfig', () => {
     expect(config.temporal.uiUrl).toBe('http://localhost:8233');
     expect(config.email.maxPerSecond).toBe(5);
     expect(config.webhooks.maxBodyBytes).toBe(256 * 1024);
+  });
+
+  it("writes the dev server's SQLite in WAL mode with synchronous=normal unless full is asked for", () => {
+    expect(loadConfig({}).temporal.devServer.sqliteSynchronous).toBe('normal');
+    expect(loadConfig({ TEMPORAL_DEV_SQLITE_SYNCHRONOUS: 'full' }).temporal.devServer.sqliteSynchronous).toBe(
+      'full',
+    );
+    expect(() => loadConfig({ TEMPORAL_DEV_SQLITE_SYNCHRONOUS: 'off' })).toThrow(
+      /TEMPORAL_DEV_SQLITE_SYNCHRONOUS/,
+    );
+    expect(sqlitePragmaArgs('normal')).toEqual([
+      '--sqlite-pragma',
+      'journal_mode=wal',
+      '--sqlite-pragma',
+      'synchronous=normal',
+    ]);
   });
 
   it('names every bad key in one error', () => {
