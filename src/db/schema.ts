@@ -132,4 +132,15 @@ export const secrets = pgTable(
   (table) => [primaryKey({ columns: [table.ownerId, table.name] })],
 );
 
-export const schema = { users, invitations, workflows, workflowVersions, secrets };
+/**
+ * Rate-limit counters shared by every API process on this database, so a limit holds across replicas
+ * (rate-limiter-flexible's Drizzle store owns the rows; the column names are the ones it expects). One row per
+ * limited key and window: `points` used so far, the window ending at `expire`. Expired rows are deleted periodically.
+ */
+export const rateLimits = pgTable('rate_limits', {
+  key: text('key').primaryKey(),
+  points: integer('points').notNull().default(0),
+  expire: timestamp('expire', { withTimezone: true, precision: 3 }),
+});
+
+export const schema = { users, invitations, workflows, workflowVersions, secrets, rateLimits };
