@@ -1,9 +1,10 @@
 import { createCipheriv, createDecipheriv, createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 
 /*
- * Encryption at rest of account secrets: AES-256-GCM, a fresh random 96-bit IV per encryption, and additional
- * authenticated data binding each ciphertext to its owner and name, so a row copied to another account or renamed
- * in the database does not decrypt.
+ * Encryption at rest of account secrets and of webhook tokens and signing secrets: AES-256-GCM, a fresh random
+ * 96-bit IV per encryption, and additional authenticated data binding each ciphertext to its purpose, owner and name,
+ * so a row copied to another account or workflow, renamed, or moved from one kind of value to another in the
+ * database does not decrypt.
  *
  * Stored layout (format 1), one byte string:
  *
@@ -21,8 +22,8 @@ const FORMAT_VERSION = 1;
 const HEADER_BYTES = 2;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-/** Separates Hookflow's secret AAD from any other use of the same key. */
-const AAD_LABEL = Buffer.from('hookflow/secret/v1', 'utf8');
+/** Separates each kind of value's AAD from any other use of the same key: `hookflow/<purpose>/v1`. */
+const aadLabel = (purpose: SecretPurpose) => Buffer.from(`hookflow/${purpose}/v1`, 'utf8');
 
 /** Length of an AES-256 key. */
 export const SECRETS_KEY_BYTES = 32;
@@ -38,8 +39,17 @@ export interface SecretsKey {
   key: KeyObject;
 }
 
-/** What a ciphertext is bound to: decryption under any other owner or name fails. */
+/**
+ * What a value is: `secret`, an account secret (DESIGN §7), or `webhook`, a workflow's webhook token or signing
+ * secret (src/secrets/webhook-credentials.ts).
+ */
+export type SecretPurpose = 'secret' | 'webhook';
+
+/** What a ciphertext is bound to: decryption under any other purpose, owner or name fails. */
 export interface SecretContext {
+  /** Default `secret`: account secrets, whose stored ciphertexts predate the other purposes. */
+  purpose?: SecretPurpose;
+  /** The record the value belongs to: the account for account secrets, the workflow for webhook credentials. */
   ownerId: string;
   name: string;
 }
@@ -150,7 +160,8 @@ function additionalData(header: Buffer, context: SecretContext): Buffer {
     length.writeUInt16BE(bytes.length);
     return Buffer.concat([length, bytes]);
   };
-  return Buffer.concat([AAD_LABEL, header, field(context.ownerId), field(context.name)]);
+  const label = aadLabel(context.purpose ?? 'secret');
+  return Buffer.concat([label, header, field(context.ownerId), field(context.name)]);
 }
 
 function assertKeyId(id: number): void {

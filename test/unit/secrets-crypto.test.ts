@@ -94,6 +94,31 @@ describe('encryptSecret / decryptSecret', () => {
     }
   });
 
+  it('binds the ciphertext to its purpose: an account secret and a webhook credential never stand in for each other', () => {
+    const key = newKey();
+    const asSecret = encryptSecret(VALUE, context, key);
+    const asWebhook = encryptSecret(VALUE, { ...context, purpose: 'webhook' }, key);
+    expect(decryptSecret(asSecret, { ...context, purpose: 'secret' }, key)).toBe(VALUE);
+    expect(decryptSecret(asWebhook, { ...context, purpose: 'webhook' }, key)).toBe(VALUE);
+    expect(
+      decryptionError(() => decryptSecret(asSecret, { ...context, purpose: 'webhook' }, key)).reason,
+    ).toBe('authentication-failed');
+    expect(decryptionError(() => decryptSecret(asWebhook, context, key)).reason).toBe(
+      'authentication-failed',
+    );
+  });
+
+  it('still decrypts account secrets stored before purposes existed (purpose `secret` is the old AAD)', () => {
+    // Made by the previous build's encryptSecret (commit 37d2916) with this key, owner and name.
+    const stored = Buffer.from(
+      '010100412bbfdd27e02703a0caccee8ae1b2770b8acd87ca6a84e9f32e6862dc5e7eee5d267b9e4c54a4693756b9eeff3c56c103d34051ea06b14206',
+      'hex',
+    );
+    const key = secretsKeyFromBytes(Buffer.alloc(32, 7));
+    const owner = { ownerId: '00000000-0000-4000-8000-000000000001', name: 'CRM_TOKEN' };
+    expect(decryptSecret(stored, owner, key)).toBe('sk_live_stored_before_purposes');
+  });
+
   it('fails with another key under the same id, and names an unknown key id', () => {
     const blob = encryptSecret(VALUE, context, newKey(1));
     const wrong = decryptionError(() => decryptSecret(blob, context, newKey(1)));
