@@ -11,6 +11,7 @@ import { createWorkflowRepo } from '../db/repos/workflow-repo.js';
 import { createTemporalAdapter, runStartDetails } from '../temporal/adapter.js';
 import { createApiMetrics, type ApiMetrics } from '../metrics/api-metrics.js';
 import { createTemporalSchedules } from '../temporal/schedules.js';
+import { createWebhookCredentials } from '../secrets/webhook-credentials.js';
 import { requestLogSerializers } from './log-redaction.js';
 import { authPlugin } from './plugins/auth.js';
 import { errorHandlerPlugin, frameworkErrorHandler } from './plugins/error-handler.js';
@@ -109,8 +110,10 @@ export async function buildApp(deps: AppDeps) {
   const secretsKey = requireSetting(
     config.secrets.encryptionKey,
     'SECRETS_ENCRYPTION_KEY',
-    'The API encrypts account secrets with it: 32 random bytes as base64 (openssl rand -base64 32).',
+    'The API encrypts account secrets, webhook tokens and signing secrets with it: 32 random bytes as base64 ' +
+      '(openssl rand -base64 32).',
   );
+  const webhookCredentials = createWebhookCredentials(secretsKey);
 
   // Services are built once here, bottom-up, and handed to the route plugins that call them.
   const workflowRepo = createWorkflowRepo(deps.db.db);
@@ -141,9 +144,15 @@ export async function buildApp(deps: AppDeps) {
     publicUrl: config.http.publicUrl,
     allowedFromDomains: config.email.allowedFromDomains,
     rotationGraceMs: config.webhooks.rotationGraceMs,
+    credentials: webhookCredentials,
   });
   const runs = createRunService({ temporal, workflows: workflowRepo, config });
-  const hooks = createHookService({ workflows: workflowRepo, runs });
+  const hooks = createHookService({
+    workflows: workflowRepo,
+    runs,
+    credentials: webhookCredentials,
+    warn: (message) => app.log.warn(message),
+  });
   const secrets = createSecretService({ secrets: createSecretRepo(deps.db.db), key: secretsKey });
   const invitations = createInvitationRepo(deps.db.db);
 

@@ -20,7 +20,9 @@ export async function startApi(
   const ownsDb = options.db === undefined;
   const db = options.db ?? (await createDb(config));
   try {
-    if (config.db.migrateOnStart) await migrateToLatest(db);
+    // With the key, migrating also converts webhook credentials stored in plaintext by versions before migration
+    // 0007 (`npm start` migrates once without it first: the conversion happens here).
+    if (config.db.migrateOnStart) await migrateToLatest(db, { secretsKey: config.secrets.encryptionKey });
     const temporal = await connectTemporal({ ...config.temporal, address: temporalAddress });
     const app = await buildApp({ config, db, temporal, logger });
     // Node's server.close() waits for every open socket, and a keep-alive socket whose request was still in

@@ -59,6 +59,12 @@ export const invitations = pgTable('invitations', {
   usedBy: uuid('used_by').references(() => users.id, { onDelete: 'set null' }),
 });
 
+/** Binary column; postgres.js reads it as a Buffer, PGlite as a Uint8Array: both come back as a Buffer. */
+export const bytea = customType<{ data: Buffer; driverData: Uint8Array }>({
+  dataType: () => 'bytea',
+  fromDriver: (value) => Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+});
+
 export const webhookSigningModes = ['none', 'standard-webhooks'] as const;
 export type WebhookSigning = (typeof webhookSigningModes)[number];
 
@@ -72,15 +78,22 @@ export const workflows = pgTable(
       .references(() => users.id, { onDelete: 'cascade' }),
     currentVersion: integer('current_version').notNull(),
     enabled: boolean('enabled').notNull().default(true),
-    webhookToken: text('webhook_token').notNull().unique(),
     webhookSigning: text('webhook_signing').$type<WebhookSigning>().notNull().default('none'),
-    webhookSecret: text('webhook_secret'),
     /**
-     * The token and secret a rotation replaced, still accepted until `previous_webhook_expires_at` so senders can
-     * switch without losing deliveries (WEBHOOK_ROTATION_GRACE_SECONDS); null when there is none.
+     * The webhook token and signing secret are never stored in plaintext (src/secrets/webhook-credentials.ts): the
+     * token is looked up by its keyed hash (hex HMAC-SHA256) and kept encrypted so the API can show the URL to its
+     * owner; the secret is kept encrypted for verifying signatures. Both ciphertexts are bound to this row's id.
      */
-    previousWebhookToken: text('previous_webhook_token').unique(),
-    previousWebhookSecret: text('previous_webhook_secret'),
+    webhookTokenHash: text('webhook_token_hash').notNull().unique(),
+    webhookTokenCiphertext: bytea('webhook_token_ciphertext').notNull(),
+    webhookSecretCiphertext: bytea('webhook_secret_ciphertext'),
+    /**
+     * The token (its hash only: nothing shows it any more) and secret a rotation replaced, still accepted until
+     * `previous_webhook_expires_at` so senders can switch without losing deliveries (WEBHOOK_ROTATION_GRACE_SECONDS);
+     * null when there is none.
+     */
+    previousWebhookTokenHash: text('previous_webhook_token_hash').unique(),
+    previousWebhookSecretCiphertext: bytea('previous_webhook_secret_ciphertext'),
     previousWebhookExpiresAt: timestamp('previous_webhook_expires_at', { withTimezone: true, precision: 3 }),
     ...timestamps,
     updatedAt: timestamp('updated_at', { withTimezone: true, precision: 3 }).notNull().defaultNow(),
@@ -107,12 +120,6 @@ export const workflowVersions = pgTable(
   },
   (table) => [primaryKey({ columns: [table.workflowId, table.version] })],
 );
-
-/** Binary column; postgres.js reads it as a Buffer, PGlite as a Uint8Array: both come back as a Buffer. */
-const bytea = customType<{ data: Buffer; driverData: Uint8Array }>({
-  dataType: () => 'bytea',
-  fromDriver: (value) => Buffer.from(value.buffer, value.byteOffset, value.byteLength),
-});
 
 /**
  * Per-account secrets (DESIGN §7): write-only through the API, encrypted at rest. `ciphertext` is the blob of

@@ -1,10 +1,12 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import type { WorkflowRecord } from '../../src/db/repos/workflow-repo.js';
 import { stepsSchema } from '../../src/dsl/schema.js';
 import { UnavailableError } from '../../src/errors.js';
 import { createHookService } from '../../src/api/services/hook-service.js';
 import { createRunService, START_BUDGET_MS } from '../../src/api/services/run-service.js';
+import { secretsKeyFromBytes } from '../../src/secrets/crypto.js';
+import { createWebhookCredentials } from '../../src/secrets/webhook-credentials.js';
 import type { TemporalAdapter } from '../../src/temporal/adapter.js';
 import type { RunStepsInput, TriggerInput } from '../../src/workflows/types.js';
 
@@ -60,9 +62,9 @@ function setup(script: Attempt[]) {
     version: 1,
     steps,
     schedule: null,
-    webhookToken: `whk_${'a'.repeat(43)}`,
+    webhookTokenCiphertext: Buffer.alloc(0),
     webhookSigning: 'none',
-    webhookSecret: null,
+    webhookSecretCiphertext: null,
     previousWebhookExpiresAt: null,
     createdAt: now,
     updatedAt: now,
@@ -98,11 +100,12 @@ describe('starting a run when Temporal does not answer', () => {
   it('answers a webhook caller with the run it started (202, not a duplicate)', async () => {
     const { runs, workflow, started } = setup(['lost', 'ok']);
     const hooks = createHookService({
-      workflows: { findByWebhookToken: () => Promise.resolve(workflow) },
+      workflows: { findByWebhookTokenHash: () => Promise.resolve(workflow) },
       runs,
+      credentials: createWebhookCredentials(secretsKeyFromBytes(randomBytes(32))),
     });
     const accepted = await hooks.deliver({
-      token: workflow.webhookToken,
+      token: `whk_${'a'.repeat(43)}`,
       contentType: 'application/json',
       rawBody: Buffer.from('{"email":"ada@example.com"}'),
       query: {},

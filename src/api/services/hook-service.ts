@@ -1,5 +1,6 @@
 import { AppError, NotFoundError } from '../../errors.js';
 import type { WorkflowRepo } from '../../db/repos/workflow-repo.js';
+import { WebhookCredentialError, type WebhookCredentials } from '../../secrets/webhook-credentials.js';
 import type { TriggerInput } from '../../workflows/types.js';
 import type { RunService } from './run-service.js';
 import { verifyStandardWebhook } from './webhook-signature.js';
@@ -89,23 +90,40 @@ export function parseBody(contentType: string | undefined, rawBody: string): unk
   return rawBody;
 }
 
+const webhookNotFound = () =>
+  new NotFoundError(
+    'WEBHOOK_NOT_FOUND',
+    'No webhook with this token: it may have been rotated, or its workflow deleted.',
+  );
+
 export function createHookService(deps: {
-  workflows: Pick<WorkflowRepo, 'findByWebhookToken'>;
+  workflows: Pick<WorkflowRepo, 'findByWebhookTokenHash'>;
   runs: Pick<RunService, 'startRun' | 'statusUrl'>;
+  /** Hashes tokens for the lookup and decrypts signing secrets. */
+  credentials: Pick<WebhookCredentials, 'tokenHash' | 'decrypt'>;
+  /** Told about a stored signing secret that does not decrypt (the caller gets a 404): an operator must know. */
+  warn?: (message: string) => void;
 }) {
+  /** The signing secret the delivery must be signed with; undefined when the stored one does not decrypt. */
+  const signingSecretOf = (workflow: { id: string; webhookSecretCiphertext: Buffer | null }) => {
+    if (!workflow.webhookSecretCiphertext) return '';
+    try {
+      return deps.credentials.decrypt(workflow.id, 'webhook-secret', workflow.webhookSecretCiphertext);
+    } catch (error) {
+      if (!(error instanceof WebhookCredentialError)) throw error;
+      deps.warn?.(`${error.message} Its webhook answers 404 until it is rotated.`);
+      return undefined;
+    }
+  };
+
   return {
     /** One webhook delivery → one durable run (or the run an earlier delivery with the same key started). */
     async deliver(delivery: Delivery, options: DeliverOptions = {}) {
-      // Only tokens of the shape this API issues reach the database (a NUL byte would make PostgreSQL throw).
+      // Only tokens of the shape this API issues are looked up; the database holds their keyed hashes only.
       const workflow = WEBHOOK_TOKEN_PATTERN.test(delivery.token)
-        ? await deps.workflows.findByWebhookToken(delivery.token)
+        ? await deps.workflows.findByWebhookTokenHash(deps.credentials.tokenHash(delivery.token))
         : undefined;
-      if (!workflow) {
-        throw new NotFoundError(
-          'WEBHOOK_NOT_FOUND',
-          'No webhook with this token: it may have been rotated, or its workflow deleted.',
-        );
-      }
+      if (!workflow) throw webhookNotFound();
       if (!workflow.enabled) {
         throw new AppError(
           'WORKFLOW_DISABLED',
@@ -115,8 +133,12 @@ export function createHookService(deps: {
       }
       const signed = workflow.webhookSigning === 'standard-webhooks';
       if (signed) {
+        // A secret that does not decrypt (a row altered, or another workflow's ciphertext copied into it) leaves
+        // nothing to check against: the token is treated as unknown rather than answered with a 500.
+        const secret = signingSecretOf(workflow);
+        if (secret === undefined) throw webhookNotFound();
         const check = verifyStandardWebhook(
-          workflow.webhookSecret ?? '',
+          secret,
           {
             id: header(delivery.headers, SIGNED_DELIVERY_KEY_HEADER),
             timestamp: header(delivery.headers, 'webhook-timestamp'),

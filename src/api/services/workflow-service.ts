@@ -1,10 +1,11 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { literalSenderDomain } from '../../email/sender-domains.js';
 import { AppError, NotFoundError } from '../../errors.js';
 import type { WorkflowRecord, WorkflowRepo } from '../../db/repos/workflow-repo.js';
 import { scheduleViewSchema } from '../../dsl/schedule.js';
 import type { WorkflowDefinition } from '../../dsl/schema.js';
+import { WebhookCredentialError, type WebhookCredentials } from '../../secrets/webhook-credentials.js';
 import type { ScheduleService } from './schedule-service.js';
 
 /** The workflow resource of DESIGN §3. `signingSecret` only appears in the answers of create and rotate. */
@@ -63,6 +64,20 @@ export function decodeCursor(cursor: string): unknown[] {
   );
 }
 
+/**
+ * A stored webhook token or secret that does not decrypt: the row was altered (a ciphertext copied from another
+ * workflow) or SECRETS_ENCRYPTION_KEY is not the key it was stored with. Nothing the caller sent is wrong, hence a
+ * 500, but one that says what happened and how to recover; the message holds no key material and no value.
+ */
+export const webhookCredentialsUnreadable = (error: WebhookCredentialError) =>
+  new AppError(
+    'WEBHOOK_CREDENTIALS_UNREADABLE',
+    500,
+    `The stored webhook ${error.field === 'webhook-token' ? 'token' : 'signing secret'} of workflow ` +
+      `${error.workflowId} cannot be decrypted with this server's SECRETS_ENCRYPTION_KEY (the key changed, or the ` +
+      'row was altered). Rotate the webhook (POST /v1/workflows/:id/webhook/rotate) to issue a new token and secret.',
+  );
+
 /** Another user's workflow answers exactly like a missing one: ids are not an oracle. */
 export const workflowNotFound = (id: string) =>
   new NotFoundError(
@@ -102,30 +117,51 @@ export function createWorkflowService(deps: {
   allowedFromDomains: readonly string[];
   /** WEBHOOK_ROTATION_GRACE_SECONDS, in ms: how long a rotated-out token and secret keep working. */
   rotationGraceMs: number;
+  /** Seals new webhook tokens and secrets for storage, and opens them for the owner's eyes. */
+  credentials: Pick<WebhookCredentials, 'seal' | 'decrypt'>;
 }) {
-  const { workflows, schedules } = deps;
+  const { workflows, schedules, credentials } = deps;
 
-  const toResource = async (record: WorkflowRecord, withSecret = false): Promise<WorkflowResource> => ({
-    id: record.id,
-    name: record.name,
-    description: record.description,
-    enabled: record.enabled,
-    version: record.version,
-    schedule: await schedules.view(record),
-    steps: record.steps,
-    webhook: {
-      url: `${deps.publicUrl}/hooks/${record.webhookToken}`,
-      token: record.webhookToken,
-      signing: record.webhookSigning,
-      previousTokenValidUntil:
-        record.previousWebhookExpiresAt && record.previousWebhookExpiresAt > new Date()
-          ? record.previousWebhookExpiresAt.toISOString()
-          : null,
-    },
-    ...(withSecret && record.webhookSecret ? { signingSecret: record.webhookSecret } : {}),
-    createdAt: record.createdAt.toISOString(),
-    updatedAt: record.updatedAt.toISOString(),
-  });
+  const decrypt = (...args: Parameters<WebhookCredentials['decrypt']>) => {
+    try {
+      return credentials.decrypt(...args);
+    } catch (error) {
+      throw error instanceof WebhookCredentialError ? webhookCredentialsUnreadable(error) : error;
+    }
+  };
+
+  const toResource = async (record: WorkflowRecord, withSecret = false): Promise<WorkflowResource> => {
+    const token = decrypt(record.id, 'webhook-token', record.webhookTokenCiphertext);
+    const secret =
+      withSecret && record.webhookSecretCiphertext
+        ? decrypt(record.id, 'webhook-secret', record.webhookSecretCiphertext)
+        : undefined;
+    return {
+      id: record.id,
+      name: record.name,
+      description: record.description,
+      enabled: record.enabled,
+      version: record.version,
+      schedule: await schedules.view(record),
+      steps: record.steps,
+      webhook: {
+        url: `${deps.publicUrl}/hooks/${token}`,
+        token,
+        signing: record.webhookSigning,
+        previousTokenValidUntil:
+          record.previousWebhookExpiresAt && record.previousWebhookExpiresAt > new Date()
+            ? record.previousWebhookExpiresAt.toISOString()
+            : null,
+      },
+      ...(secret !== undefined ? { signingSecret: secret } : {}),
+      createdAt: record.createdAt.toISOString(),
+      updatedAt: record.updatedAt.toISOString(),
+    };
+  };
+
+  /** A fresh token and secret, sealed for workflow `id` (the ciphertexts are bound to it). */
+  const newWebhook = (id: string) =>
+    credentials.seal(id, { token: newWebhookToken(), secret: newSigningSecret() });
 
   const fieldsOf = (definition: WorkflowDefinition) => ({
     name: definition.name,
@@ -139,10 +175,8 @@ export function createWorkflowService(deps: {
   return {
     async create(ownerId: string, definition: WorkflowDefinition) {
       checkSenderDomains(definition, deps.allowedFromDomains);
-      const record = await workflows.create(ownerId, fieldsOf(definition), {
-        token: newWebhookToken(),
-        secret: newSigningSecret(),
-      });
+      const id = randomUUID();
+      const record = await workflows.create(ownerId, id, fieldsOf(definition), newWebhook(id));
       if (record.schedule) await schedules.syncAfterWrite(record.id);
       return toResource(record, true);
     },
@@ -193,12 +227,7 @@ export function createWorkflowService(deps: {
     },
 
     async rotateWebhook(ownerId: string, id: string) {
-      const record = await workflows.rotateWebhook(
-        ownerId,
-        id,
-        { token: newWebhookToken(), secret: newSigningSecret() },
-        deps.rotationGraceMs,
-      );
+      const record = await workflows.rotateWebhook(ownerId, id, newWebhook(id), deps.rotationGraceMs);
       if (!record) throw workflowNotFound(id);
       return toResource(record, true);
     },

@@ -3,6 +3,7 @@ import type { Db } from '../client.js';
 import { workflows, workflowVersions, type WebhookSigning } from '../schema.js';
 import type { Schedule } from '../../dsl/schedule.js';
 import type { Step } from '../../dsl/schema.js';
+import type { SealedWebhook } from '../../secrets/webhook-credentials.js';
 
 /** A workflow's head joined with its current version: what the API shows and what a run snapshots. */
 export interface WorkflowRecord {
@@ -14,9 +15,11 @@ export interface WorkflowRecord {
   version: number;
   steps: Step[];
   schedule: Schedule | null;
-  webhookToken: string;
+  /** The token, encrypted (src/secrets/webhook-credentials.ts): the repository never sees webhook plaintext. */
+  webhookTokenCiphertext: Buffer;
   webhookSigning: WebhookSigning;
-  webhookSecret: string | null;
+  /** The signing secret, encrypted; null only for workflows that never had one. */
+  webhookSecretCiphertext: Buffer | null;
   /** Until when the token a rotation replaced is still accepted; null: no previous token. */
   previousWebhookExpiresAt: Date | null;
   createdAt: Date;
@@ -41,9 +44,9 @@ const recordColumns = {
   version: workflows.currentVersion,
   steps: workflowVersions.steps,
   schedule: workflowVersions.schedule,
-  webhookToken: workflows.webhookToken,
+  webhookTokenCiphertext: workflows.webhookTokenCiphertext,
   webhookSigning: workflows.webhookSigning,
-  webhookSecret: workflows.webhookSecret,
+  webhookSecretCiphertext: workflows.webhookSecretCiphertext,
   previousWebhookExpiresAt: workflows.previousWebhookExpiresAt,
   createdAt: workflows.createdAt,
   updatedAt: workflows.updatedAt,
@@ -74,28 +77,34 @@ export function createWorkflowRepo(db: Db) {
     findOwned,
 
     /**
-     * The workflow behind a webhook token, deleted ones excluded: its current token, or the one its last rotation
-     * replaced while that is in its grace period (then `webhookSecret` is the secret that went with it, so a sender
-     * still on the old pair keeps passing the signature check).
+     * The workflow behind a webhook token, given as its lookup hash, deleted ones excluded: its current token, or the
+     * one its last rotation replaced while that is in its grace period (then `webhookSecretCiphertext` is the secret
+     * that went with it, so a sender still on the old pair keeps passing the signature check).
      */
-    async findByWebhookToken(token: string, now = new Date()): Promise<WorkflowRecord | undefined> {
+    async findByWebhookTokenHash(tokenHash: string, now = new Date()): Promise<WorkflowRecord | undefined> {
       const [row] = await selectRecords({
         ...recordColumns,
-        previousWebhookSecret: workflows.previousWebhookSecret,
+        webhookTokenHash: workflows.webhookTokenHash,
+        previousWebhookSecretCiphertext: workflows.previousWebhookSecretCiphertext,
       })
         .where(
           and(
             or(
-              eq(workflows.webhookToken, token),
-              and(eq(workflows.previousWebhookToken, token), gt(workflows.previousWebhookExpiresAt, now)),
+              eq(workflows.webhookTokenHash, tokenHash),
+              and(
+                eq(workflows.previousWebhookTokenHash, tokenHash),
+                gt(workflows.previousWebhookExpiresAt, now),
+              ),
             ),
             isNull(workflows.deletedAt),
           ),
         )
         .limit(1);
       if (!row) return undefined;
-      const { previousWebhookSecret, ...record } = row;
-      return record.webhookToken === token ? record : { ...record, webhookSecret: previousWebhookSecret };
+      const { webhookTokenHash, previousWebhookSecretCiphertext, ...record } = row;
+      return webhookTokenHash === tokenHash
+        ? record
+        : { ...record, webhookSecretCiphertext: previousWebhookSecretCiphertext };
     },
 
     /** Newest first; `after` is the last item of the previous page. */
@@ -157,21 +166,25 @@ export function createWorkflowRepo(db: Db) {
       return row;
     },
 
+    /** `id` is chosen by the caller: the webhook's ciphertexts are bound to it before the row exists. */
     async create(
       ownerId: string,
+      id: string,
       fields: DefinitionFields,
-      webhook: { token: string; secret: string },
+      webhook: SealedWebhook,
     ): Promise<WorkflowRecord> {
-      const id = await db.transaction(async (tx) => {
+      await db.transaction(async (tx) => {
         const [head] = await tx
           .insert(workflows)
           .values({
+            id,
             ownerId,
             currentVersion: 1,
             enabled: fields.enabled,
-            webhookToken: webhook.token,
+            webhookTokenHash: webhook.tokenHash,
+            webhookTokenCiphertext: webhook.tokenCiphertext,
             webhookSigning: fields.signing,
-            webhookSecret: webhook.secret,
+            webhookSecretCiphertext: webhook.secretCiphertext,
           })
           .returning({ id: workflows.id });
         if (!head) throw new Error('insert returned no row');
@@ -183,7 +196,6 @@ export function createWorkflowRepo(db: Db) {
           steps: fields.steps,
           schedule: fields.schedule,
         });
-        return head.id;
       });
       return (await findOwned(ownerId, id))!;
     },
@@ -237,24 +249,26 @@ export function createWorkflowRepo(db: Db) {
     },
 
     /**
-     * Issues a new token and secret. The replaced pair stays valid for `graceMs` (0: it stops at once); a second
-     * rotation within that time ends the first pair's grace, since only one previous pair is kept.
+     * Issues a new token and secret (sealed for this workflow's id). The replaced pair stays valid for `graceMs` (0:
+     * it stops at once); a second rotation within that time ends the first pair's grace, since only one previous
+     * pair is kept. The replaced pair moves over as stored (hash and ciphertext): nothing is decrypted.
      */
     async rotateWebhook(
       ownerId: string,
       id: string,
-      webhook: { token: string; secret: string },
+      webhook: SealedWebhook,
       graceMs: number,
     ): Promise<WorkflowRecord | undefined> {
       const now = new Date();
       const rows = await db
         .update(workflows)
         .set({
-          previousWebhookToken: graceMs > 0 ? sql`${workflows.webhookToken}` : null,
-          previousWebhookSecret: graceMs > 0 ? sql`${workflows.webhookSecret}` : null,
+          previousWebhookTokenHash: graceMs > 0 ? sql`${workflows.webhookTokenHash}` : null,
+          previousWebhookSecretCiphertext: graceMs > 0 ? sql`${workflows.webhookSecretCiphertext}` : null,
           previousWebhookExpiresAt: graceMs > 0 ? new Date(now.getTime() + graceMs) : null,
-          webhookToken: webhook.token,
-          webhookSecret: webhook.secret,
+          webhookTokenHash: webhook.tokenHash,
+          webhookTokenCiphertext: webhook.tokenCiphertext,
+          webhookSecretCiphertext: webhook.secretCiphertext,
           updatedAt: now,
         })
         .where(and(eq(workflows.id, id), eq(workflows.ownerId, ownerId), isNull(workflows.deletedAt)))
