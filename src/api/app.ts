@@ -29,11 +29,14 @@ import { createHealthService } from './services/health-service.js';
 import { createHookService } from './services/hook-service.js';
 import { createInvitationService } from './services/invitation-service.js';
 import { createMemoryLoginBackoff } from './services/login-backoff.js';
-import { createRateLimiter } from './services/rate-limiter.js';
+import { createRateLimiter, deleteExpiredRateLimits } from './services/rate-limiter.js';
 import { createRunService } from './services/run-service.js';
 import { createScheduleService, type ScheduleService } from './services/schedule-service.js';
 import { createSecretService } from './services/secret-service.js';
 import { createWorkflowService } from './services/workflow-service.js';
+
+/** How often expired rate-limit counters are deleted. */
+const RATE_LIMIT_CLEANUP_INTERVAL_MS = 5 * 60_000;
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -155,6 +158,9 @@ export async function buildApp(deps: AppDeps) {
   });
   const secrets = createSecretService({ secrets: createSecretRepo(deps.db.db), key: secretsKey });
   const invitations = createInvitationRepo(deps.db.db);
+  // Per-minute limits counted in PostgreSQL, so they hold across API replicas (see rate-limiter.ts).
+  const rateLimiter = (name: string, limit: number) =>
+    createRateLimiter({ db: deps.db.db, name, limit, windowMs: 60_000 });
 
   await app.register(healthRoutes, {
     health: createHealthService({
@@ -172,8 +178,8 @@ export async function buildApp(deps: AppDeps) {
           registrationMode: config.auth.registrationMode,
           loginBackoff: createMemoryLoginBackoff(),
         }),
-        loginLimiter: createRateLimiter({ limit: config.limits.loginPerMinute, windowMs: 60_000 }),
-        registerLimiter: createRateLimiter({ limit: config.limits.registerPerMinute, windowMs: 60_000 }),
+        loginLimiter: rateLimiter('login-ip', config.limits.loginPerMinute),
+        registerLimiter: rateLimiter('register-ip', config.limits.registerPerMinute),
         expiresInSeconds: config.auth.jwtExpiresInSeconds,
       });
       await v1.register(invitationRoutes, {
@@ -187,7 +193,7 @@ export async function buildApp(deps: AppDeps) {
         workflows,
         runs,
         schedules,
-        manualRunLimiter: createRateLimiter({ limit: config.limits.manualRunsPerMinute, windowMs: 60_000 }),
+        manualRunLimiter: rateLimiter('manual-runs', config.limits.manualRunsPerMinute),
       });
       await v1.register(runRoutes, { runs });
       await v1.register(secretRoutes, { secrets });
@@ -199,7 +205,7 @@ export async function buildApp(deps: AppDeps) {
     hooks,
     maxBodyBytes: config.webhooks.maxBodyBytes,
     metrics,
-    limiter: createRateLimiter({ limit: config.webhooks.rateLimitPerMinute, windowMs: 60_000 }),
+    limiter: rateLimiter('webhook', config.webhooks.rateLimitPerMinute),
   });
 
   // PostgreSQL owns schedule definitions, Temporal the Schedules: repair any difference a crash or an outage left,
@@ -216,12 +222,20 @@ export async function buildApp(deps: AppDeps) {
   app.decorate('reconcileSchedules', reconcile);
   const timer = setInterval(() => void reconcile(), config.temporal.scheduleReconcileIntervalMs);
   timer.unref();
+  // Counters of ended windows only take space; any process may delete them.
+  const rateLimitCleanup = setInterval(() => {
+    deleteExpiredRateLimits(deps.db.db).catch((error: unknown) =>
+      app.log.warn({ err: error }, 'could not delete expired rate-limit counters; will try again'),
+    );
+  }, RATE_LIMIT_CLEANUP_INTERVAL_MS);
+  rateLimitCleanup.unref();
   app.addHook('onReady', (done) => {
     void reconcile();
     done();
   });
   app.addHook('onClose', async () => {
     clearInterval(timer);
+    clearInterval(rateLimitCleanup);
     await reconciling;
   });
 

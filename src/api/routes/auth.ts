@@ -53,7 +53,7 @@ export const authRoutes: FastifyPluginAsyncZod<{
       },
     },
     async (request, reply) => {
-      const limit = registerLimiter.hit(`ip:${request.ip}`);
+      const limit = await registerLimiter.hit(`ip:${request.ip}`);
       if (!limit.allowed) {
         throw new AppError(
           'RATE_LIMITED',
@@ -94,7 +94,7 @@ export const authRoutes: FastifyPluginAsyncZod<{
       const { email, password } = request.body;
       // Every attempt counts against the client's address, which slows spraying many emails; guessing one email's
       // password is the per-account backoff's job (auth service).
-      const byIp = loginLimiter.hit(`ip:${request.ip}`);
+      const byIp = await loginLimiter.hit(`ip:${request.ip}`);
       if (!byIp.allowed) {
         throw new AppError(
           'RATE_LIMITED',

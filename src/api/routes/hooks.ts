@@ -57,8 +57,10 @@ export const hookRoutes: FastifyPluginAsyncZod<{
         {
           // Charged only once the delivery is authenticated: someone who knows the URL but not the signing
           // secret cannot use up the sender's quota.
-          admit: () => {
-            const limit = limiter.hit(request.params.token);
+          admit: async (workflow) => {
+            // Keyed by workflow, not token: the old and the new token of a rotation share the limit, and the
+            // counters table holds no token.
+            const limit = await limiter.hit(workflow.id);
             if (!limit.allowed) {
               throw new AppError(
                 'RATE_LIMITED',

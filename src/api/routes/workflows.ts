@@ -148,7 +148,7 @@ export const workflowRoutes: FastifyPluginAsyncZod<{
       },
     },
     async (request, reply) => {
-      const limit = manualRunLimiter.hit(request.user.sub);
+      const limit = await manualRunLimiter.hit(request.user.sub);
       if (!limit.allowed) {
         throw new AppError(
           'RATE_LIMITED',

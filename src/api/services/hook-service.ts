@@ -59,7 +59,7 @@ export interface DeliverOptions {
    * anything is parsed or started; it throws to refuse the delivery. The per-token rate limit is charged here, so
    * requests that fail the signature check never use up a sender's quota.
    */
-  admit?: () => void | Promise<void>;
+  admit?: (workflow: { id: string }) => void | Promise<void>;
 }
 
 function header(headers: Delivery['headers'], name: string): string | undefined {
@@ -149,7 +149,7 @@ export function createHookService(deps: {
         if (!check.ok)
           throw new AppError('INVALID_SIGNATURE', 401, `Signature verification failed: ${check.reason}.`);
       }
-      await options.admit?.();
+      await options.admit?.(workflow);
 
       // A signed delivery is known by its signed id alone: an unsigned header (a fresh Idempotency-Key on a
       // replayed request) must not make it a new delivery within the signature's 5-minute window.

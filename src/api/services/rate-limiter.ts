@@ -1,3 +1,8 @@
+import { lt } from 'drizzle-orm';
+import { RateLimiterDrizzle, RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { Db } from '../../db/client.js';
+import { rateLimits } from '../../db/schema.js';
+
 export interface RateLimitResult {
   allowed: boolean;
   /** Seconds until this key may try again; 0 while allowed. */
@@ -6,70 +11,62 @@ export interface RateLimitResult {
   remaining: number;
 }
 
+export interface RateLimiter {
+  /** Counts one hit for `key` (an IP, an account, a webhook) and says whether it is within the limit. */
+  hit(key: string): Promise<RateLimitResult>;
+}
+
 export interface RateLimiterOptions {
+  db: Db;
+  /** Names the limit; keys of different limits never share a counter. */
+  name: string;
   /** Hits allowed per key per window. */
   limit: number;
   windowMs: number;
-  /** Most keys tracked at once; past it the oldest windows are forgotten first. */
-  maxKeys?: number;
-  /** Clock in ms, injectable for tests. */
-  now?: () => number;
 }
 
 /**
- * Fixed-window counter per key (an IP, an email). It is per process: with several API replicas each one counts on
- * its own, so the effective limit is `limit × replicas`; a cluster-wide limit (PostgreSQL or Redis) is a later issue.
+ * A fixed-window limit per key that every API process on the same database shares, so N replicas still allow
+ * `limit` hits, not N × `limit`. The counting is rate-limiter-flexible's: one atomic upsert per hit into
+ * `rate_limits` (PostgreSQL or PGlite alike).
  *
- * Memory stays bounded without timers: every window has the same length, so the Map's insertion order is also the
- * order in which windows expire, and each hit drops expired windows from the front; `maxKeys` caps the rest.
+ * Two in-memory parts the library offers, and why: once a key is over its limit this process refuses it from memory
+ * until its window ends, so a flood costs no database writes; and while the database cannot be reached each process
+ * counts on its own (the limit then holds per process) instead of failing every request.
  */
-export function createRateLimiter({
-  limit,
-  windowMs,
-  maxKeys = 100_000,
-  now = Date.now,
-}: RateLimiterOptions) {
-  const windows = new Map<string, { count: number; resetAt: number }>();
-
-  function prune(at: number) {
-    for (const [key, window] of windows) {
-      if (window.resetAt > at && windows.size <= maxKeys) break;
-      windows.delete(key);
-    }
-  }
+export function createRateLimiter({ db, name, limit, windowMs }: RateLimiterOptions): RateLimiter {
+  const duration = windowMs / 1000;
+  const limiter = new RateLimiterDrizzle({
+    storeClient: db,
+    schema: rateLimits,
+    keyPrefix: name,
+    points: limit,
+    duration,
+    inMemoryBlockOnConsumed: limit + 1,
+    insuranceLimiter: new RateLimiterMemory({ keyPrefix: name, points: limit, duration }),
+    // Expired rows are deleted by deleteExpiredRateLimits, on a timer the app owns and stops on close.
+    clearExpiredByTimeout: false,
+  });
 
   return {
-    hit(key: string): RateLimitResult {
-      const at = now();
-      let window = windows.get(key);
-      if (!window || window.resetAt <= at) {
-        // Re-insert so the key moves to the back of the expiry order.
-        windows.delete(key);
-        window = { count: 0, resetAt: at + windowMs };
-        windows.set(key, window);
-      }
-      prune(at);
-      if (window.count >= limit) {
+    async hit(key) {
+      try {
+        const counted = await limiter.consume(key);
+        return { allowed: true, retryAfterSeconds: 0, remaining: counted.remainingPoints };
+      } catch (refusal) {
+        if (!(refusal instanceof RateLimiterRes)) throw refusal;
+        // Rounded up, so a client that waits as told is allowed.
         return {
           allowed: false,
-          retryAfterSeconds: Math.max(1, Math.ceil((window.resetAt - at) / 1000)),
+          retryAfterSeconds: Math.max(1, Math.ceil(refusal.msBeforeNext / 1000)),
           remaining: 0,
         };
       }
-      window.count += 1;
-      return { allowed: true, retryAfterSeconds: 0, remaining: limit - window.count };
-    },
-
-    /** Forgets a key, e.g. after a successful sign-in. */
-    reset(key: string): void {
-      windows.delete(key);
-    },
-
-    /** Keys currently tracked (for tests and metrics). */
-    size(): number {
-      return windows.size;
     },
   };
 }
 
-export type RateLimiter = ReturnType<typeof createRateLimiter>;
+/** Deletes the counters of windows that ended before `olderThan` (they only take space). */
+export async function deleteExpiredRateLimits(db: Db, olderThan = new Date()): Promise<void> {
+  await db.delete(rateLimits).where(lt(rateLimits.expire, olderThan));
+}
