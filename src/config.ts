@@ -239,6 +239,8 @@ const envFields = z.object({
       .default('Hookflow <hookflow@example.com>'),
   ),
   EMAIL_MAX_PER_SECOND: z.preprocess(emptyAsUndefined, z.coerce.number().positive().default(5)),
+  /** Recipients (to + cc + bcc) one account's email steps may send to per 24-hour window. */
+  EMAIL_DAILY_QUOTA: positiveInt(1000),
   /** Domains a step's `from` may send from (comma or space separated); unset: the domain of EMAIL_FROM. */
   EMAIL_ALLOWED_FROM_DOMAINS: z.preprocess(
     emptyAsUndefined,
@@ -456,6 +458,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       /** The domains a `from` may send from, lower-cased; checked on save and at send. */
       allowedFromDomains: e.EMAIL_ALLOWED_FROM_DOMAINS ?? [senderDomain(e.EMAIL_FROM) as string],
       maxPerSecond: e.EMAIL_MAX_PER_SECOND,
+      dailyQuota: e.EMAIL_DAILY_QUOTA,
     },
     /** The http step (DESIGN §7). */
     httpStep: {

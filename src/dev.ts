@@ -1,7 +1,7 @@
 // `npm start`: the embedded default. Everything in one command on a fresh machine: PGlite under .data/, a local
 // Temporal dev server persisted under .data/ (Web UI on :8233), the worker and the API.
 import { randomBytes } from 'node:crypto';
-import { createActivities } from './activities/index.js';
+import { createActivities, emailQuotaFor } from './activities/index.js';
 import { startApi } from './api/start.js';
 import { loadConfig } from './config.js';
 import { createDb, type DbHandle } from './db/client.js';
@@ -79,7 +79,11 @@ try {
   const worker = await startWorker(
     config,
     temporalAddress,
-    createActivities({ config, secrets: secretResolverFor(config, db) }),
+    createActivities({
+      config,
+      secrets: secretResolverFor(config, db),
+      emailQuota: emailQuotaFor(config, db.db),
+    }),
   );
   const api = await startApi(
     config,

@@ -1,5 +1,5 @@
 // Worker entrypoint (`npm run start:worker`): runs the interpreter workflow and the email and http activities.
-import { createActivities } from './activities/index.js';
+import { createActivities, emailQuotaFor } from './activities/index.js';
 import { loadConfig, requireSetting } from './config.js';
 import { createDb } from './db/client.js';
 import { exitOnStartupError, onShutdownSignal } from './lifecycle.js';
@@ -20,7 +20,11 @@ try {
   );
   // postgres.js connects on first use: a worker whose steps use no secret never opens a connection.
   const db = await createDb(config);
-  const activities = createActivities({ config, secrets: secretResolverFor(config, db) });
+  const activities = createActivities({
+    config,
+    secrets: secretResolverFor(config, db),
+    emailQuota: emailQuotaFor(config, db.db),
+  });
   const worker = await startWorker(config, temporalAddress, activities);
   console.log(
     `worker polling task queue "${config.temporal.taskQueue}" on ${temporalAddress} (namespace ${config.temporal.namespace}); ` +

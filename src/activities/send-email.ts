@@ -1,5 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { senderNotAllowed } from '../email/sender-domains.js';
+import type { RateLimitResult } from '../limits/rate-limiter.js';
 import type { SendEmailResult } from '../workflows/types.js';
 import type { EmailTransport, OutgoingEmail, TransportResult } from './email-transport.js';
 import { keepHeartbeating } from './heartbeat.js';
@@ -8,6 +9,19 @@ export interface SendEmailInput {
   /** Run id + step id: the provider drops a repeated send with the same key for 24 h. */
   idempotencyKey: string;
   email: OutgoingEmail;
+  /**
+   * The run's account, whose daily quota the send is charged to. Absent from sends scheduled by a build before the
+   * quota (runs in flight across the upgrade): those are not charged.
+   */
+  ownerId?: string;
+}
+
+/** Each account's allowance of recipients per day (EMAIL_DAILY_QUOTA), shared by every worker. */
+export interface EmailQuota {
+  /** Recipients per window. */
+  readonly limit: number;
+  /** Charges `recipients` to `ownerId`'s window; refused when that would pass the limit. */
+  charge(ownerId: string, recipients: number): Promise<RateLimitResult>;
 }
 
 /** Error types of the failures the activity throws; the run's step error carries them. */
@@ -16,6 +30,8 @@ export const EMAIL_ERROR_TYPES = {
   rateLimited: 'EmailRateLimited',
   /** The account's daily or monthly sending quota is used up: retrying within the hour cannot help. */
   quotaExceeded: 'EmailQuotaExceeded',
+  /** This account's EMAIL_DAILY_QUOTA is used up: Hookflow's own limit, nothing reached the provider. */
+  accountQuotaExceeded: 'EmailAccountQuotaExceeded',
   /** The provider refused Hookflow's API key (rotated or revoked): retried slowly while an operator fixes it. */
   providerAuth: 'EmailProviderAuthFailed',
   unavailable: 'EmailProviderUnavailable',
@@ -46,6 +62,7 @@ export function createSendEmail(deps: {
   defaultFrom: string;
   /** EMAIL_ALLOWED_FROM_DOMAINS: a `from` on another domain is refused before anything is sent. */
   allowedFromDomains: readonly string[];
+  quota: EmailQuota;
 }) {
   /**
    * Sends one email. A `from` outside the allowed domains fails for good (EmailSenderNotAllowed): the step's own
@@ -67,6 +84,22 @@ export function createSendEmail(deps: {
         details: [{ attempt, statusCode: null, providerError: null }],
         nonRetryable: true,
       });
+    }
+    // Charged once per send, on its first attempt: the provider's own retries of it are the same email. A send the
+    // quota refuses fails for good; retrying the run once the window renews sends it.
+    if (input.ownerId !== undefined && attempt === 1) {
+      const recipients = email.to.length + (email.cc?.length ?? 0) + (email.bcc?.length ?? 0);
+      const charged = await deps.quota.charge(input.ownerId, recipients);
+      if (!charged.allowed) {
+        throw ApplicationFailure.create({
+          type: EMAIL_ERROR_TYPES.accountQuotaExceeded,
+          message:
+            `this account's email quota is used up (${deps.quota.limit} recipients a day, EMAIL_DAILY_QUOTA): ` +
+            `nothing was sent to these ${recipients}; it renews in ${renewsIn(charged.retryAfterSeconds)}, then retry the run`,
+          details: [{ attempt, statusCode: null, providerError: null }],
+          nonRetryable: true,
+        });
+      }
     }
     // Cancellation (the worker's shutdown grace time ran out, say) aborts the request: the attempt fails now and is
     // retried at once on another worker, instead of after its start-to-close timeout. The idempotency key makes the
@@ -135,6 +168,13 @@ export function createSendEmail(deps: {
     }
     throw ApplicationFailure.create({ type: EMAIL_ERROR_TYPES.unavailable, message: what, details });
   };
+}
+
+/** "5 h 20 min", "12 min": when a quota window renews, as a person reads it. */
+function renewsIn(seconds: number): string {
+  const minutes = Math.max(1, Math.ceil(seconds / 60));
+  const hours = Math.floor(minutes / 60);
+  return hours > 0 ? `${hours} h ${minutes % 60} min` : `${minutes} min`;
 }
 
 /** A retryable failure for a send cut short by the activity's cancellation (e.g. `WORKER_SHUTDOWN`). */

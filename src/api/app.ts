@@ -29,7 +29,7 @@ import { createHealthService } from './services/health-service.js';
 import { createHookService } from './services/hook-service.js';
 import { createInvitationService } from './services/invitation-service.js';
 import { createMemoryLoginBackoff } from './services/login-backoff.js';
-import { createRateLimiter, deleteExpiredRateLimits } from './services/rate-limiter.js';
+import { createRateLimiter, deleteExpiredRateLimits } from '../limits/rate-limiter.js';
 import { createRunService } from './services/run-service.js';
 import { createScheduleService, type ScheduleService } from './services/schedule-service.js';
 import { createSecretService } from './services/secret-service.js';

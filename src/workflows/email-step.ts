@@ -50,6 +50,9 @@ export async function runEmailStep(step: EmailStep, context: StepContext): Promi
     // run never sends twice.
     idempotencyKey: `${context.idempotencyPrefix}/${step.id}`,
     email,
+    // Charged to the account's daily quota. Activity arguments are not compared on replay, so runs in flight keep
+    // replaying; their sends scheduled before this build carry no owner and are not charged.
+    ownerId: context.ownerId,
   });
   context.state.attempts = result.attempt;
   return result;

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { inject } from 'vitest';
-import { createActivities } from '../../src/activities/index.js';
+import { createActivities, emailQuotaFor } from '../../src/activities/index.js';
+import type { EmailQuota } from '../../src/activities/send-email.js';
 import { createResendTransport } from '../../src/activities/email-transport.js';
 import { buildApp, type App } from '../../src/api/app.js';
 import type { Config } from '../../src/config.js';
@@ -59,6 +60,7 @@ export async function startStack(
       config,
       transport: createResendTransport(config.email),
       secrets: secretResolverFor(config, db),
+      emailQuota: emailQuotaFor(config, db.db),
     }),
     shutdownGraceMs: 1000,
   });
@@ -109,6 +111,12 @@ export async function eventually<T>(
   }
   return value;
 }
+
+/** For workers of tests without a database, which do not test the quota: every send is within it. */
+export const noEmailQuota: EmailQuota = {
+  limit: Number.MAX_SAFE_INTEGER,
+  charge: () => Promise.resolve({ allowed: true, retryAfterSeconds: 0, remaining: Number.MAX_SAFE_INTEGER }),
+};
 
 /** For workers of tests without a database: an account store that holds no secrets. */
 export const noStoredSecrets: SecretResolver = {

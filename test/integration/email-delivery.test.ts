@@ -17,7 +17,7 @@ import {
 } from '../../src/workflows/types.js';
 import { testConfig } from '../helpers/config.js';
 import { startFakeResend, type FakeResend } from '../helpers/fake-resend.js';
-import { noStoredSecrets } from '../helpers/stack.js';
+import { noEmailQuota, noStoredSecrets } from '../helpers/stack.js';
 
 /*
  * Email delivery end to end: the interpreter workflow on a real worker and the real Temporal dev server, the real
@@ -63,6 +63,7 @@ async function runWorkflow(steps: Step[], body: unknown) {
     config,
     transport: createResendTransport({ resendApiKey: RESEND_API_KEY, resendBaseUrl: fake.url }),
     secrets: noStoredSecrets,
+    emailQuota: noEmailQuota,
   });
   const worker = await createHookflowWorker({
     connection: workerConnection,

@@ -13,7 +13,7 @@ import type { RunProgress, RunStepsInput } from '../../src/workflows/types.js';
 import { RUN_STEPS_WORKFLOW_TYPE } from '../../src/workflows/names.js';
 import { testConfig } from '../helpers/config.js';
 import { createTestDatabase, openMigratedDb, type TestDriver } from '../helpers/database.js';
-import { noStoredSecrets } from '../helpers/stack.js';
+import { noEmailQuota, noStoredSecrets } from '../helpers/stack.js';
 
 const temporalAddress = inject('temporalAddress');
 
@@ -113,6 +113,7 @@ describe('the interpreter workflow on a real worker', () => {
       config,
       transport: createConsoleTransport((text) => printed.push(text)),
       secrets: noStoredSecrets,
+      emailQuota: noEmailQuota,
     });
     const workerConnection = await connectWorker(temporalAddress);
     const worker = await createHookflowWorker({

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { buildApp, type App } from '../../src/api/app.js';
-import { createRateLimiter, deleteExpiredRateLimits } from '../../src/api/services/rate-limiter.js';
+import { createRateLimiter, deleteExpiredRateLimits } from '../../src/limits/rate-limiter.js';
 import { createDb, type DbHandle } from '../../src/db/client.js';
 import { rateLimits } from '../../src/db/schema.js';
 import { testConfig } from '../helpers/config.js';

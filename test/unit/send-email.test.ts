@@ -3,7 +3,13 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 import type { EmailTransport, OutgoingEmail, TransportResult } from '../../src/activities/email-transport.js';
-import { createSendEmail, EMAIL_ERROR_TYPES, type SendEmailInput } from '../../src/activities/send-email.js';
+import {
+  createSendEmail,
+  EMAIL_ERROR_TYPES,
+  type EmailQuota,
+  type SendEmailInput,
+} from '../../src/activities/send-email.js';
+import { noEmailQuota } from '../helpers/stack.js';
 
 /** The mock environment logs every failed activity at WARN; only errors belong in the test report. */
 const quiet = { logger: new DefaultLogger('ERROR') };
@@ -35,6 +41,7 @@ async function runSendEmail(result: TransportResult, attempt = 1) {
     transport,
     defaultFrom: 'Hookflow <hookflow@example.com>',
     allowedFromDomains,
+    quota: noEmailQuota,
   });
   const env = new MockActivityEnvironment({ attempt }, quiet);
   const outcome = await env.run(sendEmail, input).then(
@@ -73,6 +80,7 @@ describe('sendEmail activity', () => {
       transport,
       defaultFrom: 'Default <default@example.com>',
       allowedFromDomains,
+      quota: noEmailQuota,
     });
     await new MockActivityEnvironment({}, quiet).run(sendEmail, {
       ...input,
@@ -172,6 +180,7 @@ describe('sendEmail activity', () => {
       transport,
       defaultFrom: 'Hookflow <hookflow@example.com>',
       allowedFromDomains,
+      quota: noEmailQuota,
     });
     const env = new MockActivityEnvironment({ attempt: 2 }, quiet);
     const running = env.run(sendEmail, input).then(
@@ -290,6 +299,7 @@ describe('sendEmail activity: allowed sender domains', () => {
       transport,
       defaultFrom: 'Hookflow <hookflow@example.com>',
       allowedFromDomains: allowed,
+      quota: noEmailQuota,
     });
     const outcome = await new MockActivityEnvironment({}, quiet)
       .run(sendEmail, { ...input, email: { ...input.email, from } })
@@ -335,5 +345,81 @@ describe('sendEmail activity: allowed sender domains', () => {
       'from: "CEO <ceo@bank.example>" sends from bank.example, which this Hookflow does not send from; ' +
         'allowed sender domains: example.com, example.org (EMAIL_ALLOWED_FROM_DOMAINS)',
     );
+  });
+});
+
+describe('sendEmail and the account quota (EMAIL_DAILY_QUOTA)', () => {
+  /** A quota of `limit` recipients that remembers every charge. */
+  function countingQuota(limit: number) {
+    const charges: { ownerId: string; recipients: number }[] = [];
+    const used = new Map<string, number>();
+    const quota: EmailQuota = {
+      limit,
+      charge(ownerId, recipients) {
+        charges.push({ ownerId, recipients });
+        const total = (used.get(ownerId) ?? 0) + recipients;
+        used.set(ownerId, total);
+        const allowed = total <= limit;
+        return Promise.resolve({ allowed, retryAfterSeconds: allowed ? 0 : 5 * 3600 + 61, remaining: 0 });
+      },
+    };
+    return { quota, charges };
+  }
+
+  const owned: SendEmailInput = {
+    idempotencyKey: 'run_2/team',
+    ownerId: 'owner-1',
+    email: {
+      to: ['a@example.com', 'b@example.com'],
+      cc: ['c@example.com'],
+      bcc: ['d@example.com'],
+      subject: 'Hi',
+      text: '.',
+    },
+  };
+
+  async function send(quota: EmailQuota, sendInput: SendEmailInput, attempt = 1) {
+    const { transport, sent } = scriptedTransport({ ok: true, id: 'em_q' });
+    const sendEmail = createSendEmail({
+      transport,
+      defaultFrom: 'Hookflow <hookflow@example.com>',
+      allowedFromDomains,
+      quota,
+    });
+    const outcome = await new MockActivityEnvironment({ attempt }, quiet).run(sendEmail, sendInput).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    return { outcome, sent };
+  }
+
+  it('charges every recipient (to, cc and bcc) to the run owner, once per send: retries are not charged again', async () => {
+    const { quota, charges } = countingQuota(100);
+    expect((await send(quota, owned, 1)).sent).toHaveLength(1);
+    expect((await send(quota, owned, 2)).sent).toHaveLength(1);
+    expect(charges).toEqual([{ ownerId: 'owner-1', recipients: 4 }]);
+  });
+
+  it('refuses a send past the quota for good, sending nothing and saying when it renews', async () => {
+    const { quota } = countingQuota(5);
+    expect((await send(quota, owned)).sent).toHaveLength(1);
+    const { outcome, sent } = await send(quota, owned);
+    expect(sent).toHaveLength(0);
+    expect(outcome).toBeInstanceOf(ApplicationFailure);
+    const failure = outcome as ApplicationFailure;
+    expect(failure.type).toBe(EMAIL_ERROR_TYPES.accountQuotaExceeded);
+    expect(failure.nonRetryable).toBe(true);
+    expect(failure.message).toBe(
+      "this account's email quota is used up (5 recipients a day, EMAIL_DAILY_QUOTA): nothing was sent to these 4; " +
+        'it renews in 5 h 2 min, then retry the run',
+    );
+  });
+
+  it('does not charge sends scheduled before the quota existed (no owner in their input)', async () => {
+    const { quota, charges } = countingQuota(0);
+    const { outcome, sent } = await send(quota, input);
+    expect(outcome).toBeUndefined();
+    expect(sent).toHaveLength(1);
+    expect(charges).toEqual([]);
   });
 });

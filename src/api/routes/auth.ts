@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppError } from '../../errors.js';
 import type { AuthService } from '../services/auth-service.js';
-import type { RateLimiter } from '../services/rate-limiter.js';
+import type { RateLimiter } from '../../limits/rate-limiter.js';
 import { errorResponseSchema } from './common.js';
 
 /** Trimmed and lower-cased before the format check, so `" Ada@Example.com"` and `ada@example.com` are one account. */

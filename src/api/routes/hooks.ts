@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { AppError } from '../../errors.js';
 import type { ApiMetrics } from '../../metrics/api-metrics.js';
 import type { HookService } from '../services/hook-service.js';
-import type { RateLimiter } from '../services/rate-limiter.js';
+import type { RateLimiter } from '../../limits/rate-limiter.js';
 import { errorResponses } from './common.js';
 
 const acceptedSchema = z.object({ runId: z.string(), statusUrl: z.string(), duplicate: z.boolean() });

@@ -9,7 +9,7 @@ import {
   runSummarySchema,
   type RunService,
 } from '../services/run-service.js';
-import type { RateLimiter } from '../services/rate-limiter.js';
+import type { RateLimiter } from '../../limits/rate-limiter.js';
 import type { ScheduleService } from '../services/schedule-service.js';
 import {
   pageQuerySchema,

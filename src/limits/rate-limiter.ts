@@ -1,7 +1,7 @@
 import { lt } from 'drizzle-orm';
 import { RateLimiterDrizzle, RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
-import type { Db } from '../../db/client.js';
-import { rateLimits } from '../../db/schema.js';
+import type { Db } from '../db/client.js';
+import { rateLimits } from '../db/schema.js';
 
 export interface RateLimitResult {
   allowed: boolean;
@@ -12,8 +12,11 @@ export interface RateLimitResult {
 }
 
 export interface RateLimiter {
-  /** Counts one hit for `key` (an IP, an account, a webhook) and says whether it is within the limit. */
-  hit(key: string): Promise<RateLimitResult>;
+  /**
+   * Counts `points` hits (default 1) for `key` (an IP, an account, a webhook) and says whether they are within the
+   * limit. Refused hits count too: a key over its limit stays refused until its window ends.
+   */
+  hit(key: string, points?: number): Promise<RateLimitResult>;
 }
 
 export interface RateLimiterOptions {
@@ -49,9 +52,9 @@ export function createRateLimiter({ db, name, limit, windowMs }: RateLimiterOpti
   });
 
   return {
-    async hit(key) {
+    async hit(key, points = 1) {
       try {
-        const counted = await limiter.consume(key);
+        const counted = await limiter.consume(key, points);
         return { allowed: true, retryAfterSeconds: 0, remaining: counted.remainingPoints };
       } catch (refusal) {
         if (!(refusal instanceof RateLimiterRes)) throw refusal;
