@@ -65,7 +65,7 @@ try {
       ? 'connecting to PostgreSQL...'
       : `opening the embedded database (PGlite) in ${config.db.pgliteDataDir}...`,
   );
-  // One handle for the API and the worker (which reads account secrets): PGlite's files admit one opener.
+  // One handle for the API and the worker (account secrets, email quotas): PGlite's files admit one opener.
   db = await createDb(config);
   if (config.db.migrateOnStart) await migrateToLatest(db);
 

@@ -16,9 +16,9 @@ try {
   requireSetting(
     config.db.url,
     'DATABASE_URL',
-    "start:worker reads account secrets for http steps from the API's PostgreSQL database; `npm start` shares its embedded one.",
+    "start:worker reads account secrets for http steps and counts email quotas in the API's PostgreSQL database; `npm start` shares its embedded one.",
   );
-  // postgres.js connects on first use: a worker whose steps use no secret never opens a connection.
+  // postgres.js connects on first use: on the first http step with a secret or the first email send.
   const db = await createDb(config);
   const activities = createActivities({
     config,
