@@ -276,6 +276,7 @@ describe('a ciphertext copied to another workflow', () => {
 /** A copy of the migrations folder whose journal ends before `tag`: the schema of an older Hookflow. */
 function migrationsBefore(tag: string): string {
   const folder = mkdtempSync(join(tmpdir(), 'hookflow-migrations-'));
+  cleanups.push(() => Promise.resolve(rmSync(folder, { recursive: true, force: true })));
   cpSync(migrationsFolder, folder, { recursive: true });
   const journalPath = join(folder, 'meta', '_journal.json');
   const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { tag: string }[] };
@@ -283,7 +284,6 @@ function migrationsBefore(tag: string): string {
   expect(index).toBeGreaterThan(0);
   journal.entries = journal.entries.slice(0, index);
   writeFileSync(journalPath, JSON.stringify(journal));
-  cleanups.push(() => Promise.resolve(rmSync(folder, { recursive: true, force: true })));
   return folder;
 }
 
