@@ -12,6 +12,7 @@ import {
   ApplicationFailure,
   WorkflowIdReusePolicy,
   type Payload,
+  type Priority,
   type SearchAttributePair,
 } from '@temporalio/common';
 import { UnavailableError } from '../errors.js';
@@ -246,6 +247,14 @@ export const runStartDetails = {
   summary(input: RunStepsInput): string {
     return `${input.definition.name} (v${input.definition.version}, ${input.trigger.type})`;
   },
+  /**
+   * Task-queue fairness by account: with the server's `matching.enableFairness`, a backlog is dispatched in turn
+   * across owners, so one account's burst does not hold another's emails behind the provider rate limit. The
+   * run's activities inherit it.
+   */
+  priority(input: RunStepsInput): Priority {
+    return { fairnessKey: input.run.ownerId };
+  },
 };
 
 export function createTemporalAdapter(deps: {
@@ -287,6 +296,7 @@ export function createTemporalAdapter(deps: {
             memo: runStartDetails.memo(input),
             typedSearchAttributes: runStartDetails.searchAttributes(input),
             staticSummary: runStartDetails.summary(input),
+            priority: runStartDetails.priority(input),
           }),
         );
         return { duplicate: false };

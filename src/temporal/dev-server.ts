@@ -162,6 +162,14 @@ export async function findStablePort(host = '127.0.0.1'): Promise<number> {
   throw new Error('no free port between 20000 and 32000');
 }
 
+/**
+ * Server settings every Temporal that Hookflow runs on gets (deploy/temporal/dynamicconfig/development-sql.yaml says
+ * the same for compose and the native stack): task-queue fairness, which Hookflow keys by account (runStartDetails).
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, string | number | boolean>> = {
+  'matching.enableFairness': true,
+};
+
 export type SqliteSynchronous = 'normal' | 'full';
 
 /**
@@ -189,6 +197,8 @@ export interface DevServerOptions {
    */
   sqliteSynchronous?: SqliteSynchronous;
   namespace?: string;
+  /** Dynamic config values (`--dynamic-config-value key=value`), on top of DEV_SERVER_DYNAMIC_CONFIG. */
+  dynamicConfig?: Record<string, string | number | boolean>;
   /** The payload codec endpoint the Web UI decodes run data through (the API serves it when payloads are encrypted). */
   codecEndpoint?: string;
   startTimeoutMs?: number;
@@ -221,6 +231,9 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     'error',
     ...hookflowSearchAttributes.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
   ];
+  for (const [key, value] of Object.entries({ ...DEV_SERVER_DYNAMIC_CONFIG, ...options.dynamicConfig })) {
+    args.push('--dynamic-config-value', `${key}=${JSON.stringify(value)}`);
+  }
   if (options.uiPort) args.push('--ui-port', String(options.uiPort));
   else args.push('--headless');
   if (options.uiPort && options.codecEndpoint) args.push('--ui-codec-endpoint', options.codecEndpoint);

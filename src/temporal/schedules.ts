@@ -5,7 +5,7 @@ import {
   type Client,
   type ScheduleOptions,
 } from '@temporalio/client';
-import type { SearchAttributePair } from '@temporalio/common';
+import type { Priority, SearchAttributePair } from '@temporalio/common';
 import type { ScheduleOverlap } from '../dsl/schedule.js';
 import { RUN_STEPS_WORKFLOW_TYPE } from '../workflows/names.js';
 import type { RunStepsInput } from '../workflows/types.js';
@@ -52,6 +52,7 @@ export interface DesiredSchedule {
     memo: Record<string, unknown>;
     searchAttributes: SearchAttributePair[];
     summary: string;
+    priority: Priority;
   };
   fingerprint: ScheduleFingerprint;
 }
@@ -102,6 +103,8 @@ export function createTemporalSchedules(deps: { client: Pick<Client, 'schedule'>
         memo: { ...desired.action.memo, [FINGERPRINT_MEMO_KEY]: desired.fingerprint },
         typedSearchAttributes: desired.action.searchAttributes,
         staticSummary: desired.action.summary,
+        // The SDK sends a Schedule action's priority (schedule-helpers.ts) but its option type omits the field.
+        ...({ priority: desired.action.priority } as object),
       },
       policies: {
         overlap: overlapPolicies[desired.overlap],

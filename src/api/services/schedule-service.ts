@@ -35,6 +35,7 @@ export interface RunStartDetails {
   memo(input: RunStepsInput): Record<string, unknown>;
   searchAttributes(input: RunStepsInput): DesiredSchedule['action']['searchAttributes'];
   summary(input: RunStepsInput): string;
+  priority(input: RunStepsInput): DesiredSchedule['action']['priority'];
 }
 
 export function createScheduleService(deps: {
@@ -75,6 +76,7 @@ export function createScheduleService(deps: {
         memo: deps.runStarts.memo(input),
         searchAttributes: deps.runStarts.searchAttributes(input),
         summary: deps.runStarts.summary(input),
+        priority: deps.runStarts.priority(input),
       },
     } satisfies Omit<DesiredSchedule, 'scheduleId' | 'fingerprint'>;
     const digest = createHash('sha256').update(JSON.stringify(written)).digest('base64url');
