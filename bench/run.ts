@@ -1,11 +1,13 @@
 // `npm run bench [-- --quick] [-- --out results.json] [-- --log-level info] [-- --dist]
-//   [-- --node-options='…' (default: the heap limits every start script and the image use; '' for Node's defaults)]`
+//   [-- --node-options='…' (default: the heap limits every start script and the image use; '' for Node's defaults)]
+//   [-- --skip-embedded] [-- --skip-native]`
 //
 // Starts everything it measures on this machine (a fresh PostgreSQL database, an in-memory Temporal dev server,
 // the real API and worker entrypoints, a fake Resend that accepts instantly, a local HTTP target for the http step),
 // measures the ceilings and Hookflow in one run, prints a readable table on stderr and one JSON document on stdout.
+// Then `npm start` as a user runs it, beside the ceilings of its own Temporal configuration (bench/lib/embedded.ts;
+// `--skip-embedded` leaves it out), and the native topology (bench/lib/native.ts; `--skip-native`).
 // Loopback only; every phase is bounded in time and the whole run has a deadline.
-import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -28,6 +30,7 @@ import { startFakeResend } from '../test/helpers/fake-resend.js';
 import { startHttpTarget } from '../test/helpers/http-target.js';
 import { measureOneActivity, measureRawStart } from './lib/ceilings.js';
 import { spawnBenchChild, stopChild, waitForOutput } from './lib/children.js';
+import { commitInfo } from './lib/commit.js';
 import { createArrivalWatcher, createWebhookDriver, measureEndToEnd } from './lib/end-to-end.js';
 import {
   closedLoop,
@@ -40,6 +43,7 @@ import {
 } from './lib/load.js';
 import { startCpuAccount, type CpuAccount } from './lib/cpu.js';
 import { createMemorySampler } from './lib/memory.js';
+import { embeddedProfile, measureEmbedded, NPM_START_SQLITE } from './lib/embedded.js';
 import { measureNative, nativeProfile, STACK_DEFAULT_HISTORY_SHARDS } from './lib/native.js';
 import { renderTable } from './lib/report.js';
 import {
@@ -67,6 +71,8 @@ const { values: flags } = parseArgs({
     dist: { type: 'boolean', default: false },
     /** Leave out the native-topology phases (temporal-server on PostgreSQL, bench/lib/native.ts). */
     'skip-native': { type: 'boolean', default: false },
+    /** Leave out the embedded default's phases (`npm start` and its SQLite ceilings, bench/lib/embedded.ts). */
+    'skip-embedded': { type: 'boolean', default: false },
     /** History shards of the native cluster (fixed per cluster; each run creates its own databases). */
     'native-shards': { type: 'string', default: String(STACK_DEFAULT_HISTORY_SHARDS) },
     /** Another dynamic config file for the native server instead of the shipped one, to try a setting. */
@@ -75,8 +81,10 @@ const { values: flags } = parseArgs({
 });
 
 /**
- * Phase lengths in seconds (counts where stated). `--quick` keeps the whole run under 5 minutes, about 3 without the
- * native phases (their own lengths: nativeProfile in bench/lib/native.ts).
+ * Phase lengths in seconds (counts where stated). `--quick` keeps the whole run to about 7 minutes on a quiet machine:
+ * about 3 for these phases, 2.5 for the embedded default's, 2 for the native topology's (their own lengths:
+ * embeddedProfile in bench/lib/embedded.ts, nativeProfile in bench/lib/native.ts). The deadline leaves room for a
+ * busy, shared machine.
  */
 const profile = flags.quick
   ? {
@@ -92,7 +100,7 @@ const profile = flags.quick
       e2eS: 6,
       burstRuns: 400,
       drainLimitS: 40,
-      deadlineS: 330,
+      deadlineS: 660,
     }
   : {
       warmupS: 2,
@@ -107,7 +115,7 @@ const profile = flags.quick
       e2eS: 30,
       burstRuns: 3000,
       drainLimitS: 180,
-      deadlineS: 900,
+      deadlineS: 1800,
     };
 const INTAKE_LEVELS = [1, 16, 64] as const;
 /** In-flight runs of the end-to-end and one-activity ceiling loops: enough to keep the worker saturated. */
@@ -145,22 +153,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 const quietLogger = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error };
-
-function commitInfo(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
-      cwd: repoRoot,
-      encoding: 'utf8',
-    }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
-      cwd: repoRoot,
-      encoding: 'utf8',
-    }).trim();
-    return dirty ? `${head} (+ uncommitted changes)` : head;
-  } catch {
-    return 'unknown';
-  }
-}
 
 /** argon2id verify time of a real stored hash (same parameters as the API's), then login over HTTP. */
 async function measureLogin(baseUrl: string, databaseUrl: string, email: string) {
@@ -582,7 +574,32 @@ async function main() {
       },
     ]),
   );
-  // --- 5. the same phases on the native topology: temporal-server on PostgreSQL (bench/lib/native.ts) --------------
+  // --- 5. the embedded default: `npm start` beside the ceilings of its own Temporal configuration (SQLite file) -----
+  const embedded = flags['skip-embedded']
+    ? undefined
+    : await measureEmbedded({
+        profile: embeddedProfile(flags.quick),
+        cliPath,
+        workDir: dir,
+        ceilingBundle,
+        resend,
+        runTag,
+        log,
+        onCleanup: (stop) => cleanups.push(stop),
+      });
+  /** npm start's ceilings (the dev server on a SQLite file) ÷ the in-memory dev server's of this run: the file's cost. */
+  const embeddedToInMemory = embedded && {
+    rawStartWorkflow: ratio(
+      embedded.ceilings[NPM_START_SQLITE]?.rawStartWorkflow[`c${E2E_CONCURRENCY}`]?.perSecond ?? 0,
+      rawStart[`c${E2E_CONCURRENCY}`]?.perSecond ?? 0,
+    ),
+    rawOneActivity: ratio(
+      embedded.ceilings[NPM_START_SQLITE]?.rawOneActivity[`c${E2E_CONCURRENCY}`]?.perSecond ?? 0,
+      rawActivity[`c${E2E_CONCURRENCY}`]?.perSecond ?? 0,
+    ),
+  };
+
+  // --- 6. the same phases on the native topology: temporal-server on PostgreSQL (bench/lib/native.ts) --------------
   const native = flags['skip-native']
     ? undefined
     : await measureNative({
@@ -673,16 +690,22 @@ async function main() {
       actual: round(apiPlusWorkerPeak, 1),
       met: apiPlusWorkerPeak <= 500,
     },
+    // The embedded default's goals, each against the ceilings of npm start's own configuration (bench/lib/embedded.ts).
+    ...(embedded?.goals.map((goal) => ({ ...goal, name: `npm start: ${goal.name}` })) ?? []),
   ];
 
   return {
     meta: {
       date: startedAt.toISOString(),
-      commit: commitInfo(),
+      commit: commitInfo(repoRoot),
       profile: flags.quick ? 'quick' : 'full',
       nodeOptions: nodeOptions || null,
       entrypoints: flags.dist ? 'dist' : 'tsx',
-      durationsS: { ...profile, native: flags['skip-native'] ? null : nativeProfile(flags.quick) },
+      durationsS: {
+        ...profile,
+        embedded: flags['skip-embedded'] ? null : embeddedProfile(flags.quick),
+        native: flags['skip-native'] ? null : nativeProfile(flags.quick),
+      },
       node: process.version,
       cpus: cpus().length,
       memoryGiB: round(totalmem() / 2 ** 30, 1),
@@ -698,6 +721,7 @@ async function main() {
         'The one-activity ceiling worker uses createHookflowWorker (same worker options as Hookflow); it is timed from the start call to the activity running, as end to end is timed from the hit to the email.',
         'Each Temporal phase (raw start per level, intake per level, one-activity ceiling, end to end with email, end to end with an http step) gets a fresh dev server.',
         'native: the same phases on temporal-server 1.31.0 with PostgreSQL persistence and SQL visibility on the machine PostgreSQL (fsync on), fresh databases and roles of the run (dropped after), the dynamic config and shard count in native.config; one cluster for all native phases, raw start and intake alternating per level; API and worker launched like the dev-server phases (same settings), intake and end to end on task queues of their own. Ratios are to the native ceilings of the same run; nativeToDevServer compares the ceilings of the two servers.',
+        "embedded: `npm start` as package.json's start script runs it (node --import tsx src/dev.ts: API, worker and PGlite in one process, the dev server on a SQLite file in WAL mode, synchronous=normal) on a fresh data directory, beside the ceilings of the same configuration (a dev server on a fresh SQLite file per ceiling) for the three SQLite settings; figures as ratios to those ceilings; embeddedToInMemory compares npm start's ceilings with the in-memory dev server's. Details in embedded.config.notes.",
         `End to end with an http step: the same callers and durations as with email; the step POSTs a small JSON body to a local target in the bench driver (test/helpers/http-target.ts, 200 with a JSON echo of the request), timed from the hit to the request's arrival there. API and worker get HTTP_ALLOWED_PRIVATE_NETWORKS=${BENCH_HTTP_STEP_ENV.HTTP_ALLOWED_PRIVATE_NETWORKS} (loopback is refused by default); the http activity runs on the second task queue (<queue>-http) of the same worker process, the ceiling's activity on the workflow's own queue.`,
       ],
     },
@@ -709,6 +733,7 @@ async function main() {
     },
     webhookIntake: intake,
     endToEnd: { closedLoop: endToEnd, burst, httpStep: { closedLoop: httpStep, httpVsEmail } },
+    ...(embedded && embeddedToInMemory && { embedded: { ...embedded, embeddedToInMemory } }),
     ...(native && { native: { ...native, nativeToDevServer } }),
     reads,
     login,

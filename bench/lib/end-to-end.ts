@@ -51,22 +51,44 @@ export function createArrivalWatcher<T>(
 
 export type ArrivalWatcher = ReturnType<typeof createArrivalWatcher>;
 
-/** Posts numbered webhooks (`{email, name, seq}`) and times each run from the hit to its arrival at the fake. */
+/**
+ * Posts numbered webhooks (`{email, name, seq}`) and times each run from the hit to its arrival at the fake. Every
+ * answer is counted by HTTP status (`error` when none came: a refused connection, a timeout), for the non-2xx
+ * diagnosis.
+ */
 export function createWebhookDriver(hookUrl: string, watcher: ArrivalWatcher) {
   let nextSeq = 1;
   const sentAt = new Map<number, number>();
+  const statuses: Record<string, number> = {};
+  const count = (status: string) => (statuses[status] = (statuses[status] ?? 0) + 1);
   return {
     watcher,
+    statuses,
     nextSeq: () => nextSeq++,
     async deliver(seq: number): Promise<void> {
       sentAt.set(seq, Date.now());
-      const response = await fetch(hookUrl, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ email: 'bench@example.com', name: 'Bench', seq }),
-      });
+      let response: Response;
+      try {
+        response = await fetch(hookUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ email: 'bench@example.com', name: 'Bench', seq }),
+          // The same bound the run's arrival gets: a hung request fails the operation instead of the phase.
+          signal: AbortSignal.timeout(30_000),
+        });
+      } catch (error) {
+        count('error');
+        throw error;
+      }
       const text = await response.text();
+      count(String(response.status));
       if (response.status !== 202) throw new Error(`webhook answered ${response.status}: ${text}`);
+    },
+    /** Hit → arrival of one run in ms (the fake's clock); undefined until it arrived. */
+    hitToArrivalOf(seq: number): number | undefined {
+      const sent = sentAt.get(seq);
+      const arrived = watcher.arrivals.get(seq);
+      return sent !== undefined && arrived !== undefined ? arrived - sent : undefined;
     },
     /** Hit → arrival latencies of these runs, from the fake's clock. */
     hitToArrival(seqs: Iterable<number>) {

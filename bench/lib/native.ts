@@ -39,7 +39,7 @@ import type { FakeResend } from '../../test/helpers/fake-resend.js';
 const NAMESPACE = 'default';
 
 /** `fn` on its first call only (later calls get the first call's promise): cleanups may repeat a normal stop. */
-function once(fn: () => Promise<void>): () => Promise<void> {
+export function once(fn: () => Promise<void>): () => Promise<void> {
   let done: Promise<void> | undefined;
   return () => (done ??= fn());
 }

@@ -1,4 +1,5 @@
 import type { BenchReport } from '../run.js';
+import type { EmbeddedReport } from './embedded.js';
 import type { LatencySummary, LoadResult } from './load.js';
 import type { NativeReport } from './native.js';
 
@@ -106,6 +107,101 @@ export function renderNative(native: NativeReport, dev?: DevServerFigures): stri
   return lines;
 }
 
+/** `npm start`'s rows, each as a ratio to the ceilings of the same server configuration measured in the same run. */
+export function renderEmbedded(embedded: EmbeddedReport): string[] {
+  const lines = [
+    `Embedded default (npm start: ${embedded.config.command}, SQLite ${embedded.config.sqlite}; ` +
+      `ready ${embedded.startupS} s after the spawn, stopped in ${embedded.stopS} s)`,
+  ];
+  for (const [setting, ceilings] of Object.entries(embedded.ceilings)) {
+    const toChosen = embedded.sqliteToNpmStart[setting as keyof typeof embedded.sqliteToNpmStart];
+    const note = (value: number | null | undefined) =>
+      setting === embedded.config.sqlite ? '' : `${pct(value)} of npm start's`;
+    for (const [level, result] of Object.entries(ceilings.rawStartWorkflow)) {
+      lines.push(
+        row(
+          `ceiling ${setting}: raw start, ${level.slice(1)} concurrent`,
+          result,
+          undefined,
+          note(toChosen?.rawStartWorkflow),
+        ),
+      );
+    }
+    for (const [level, result] of Object.entries(ceilings.rawOneActivity)) {
+      lines.push(
+        row(
+          `ceiling ${setting}: one-activity, ${level.slice(1)} in flight`,
+          result,
+          undefined,
+          [note(toChosen?.rawOneActivity), ceilings.walFileSeen ? 'WAL file seen' : 'no WAL file']
+            .filter(Boolean)
+            .join(', '),
+        ),
+      );
+    }
+  }
+  for (const [level, result] of Object.entries(embedded.webhook)) {
+    lines.push(row(`webhook, ${level.slice(1)} caller(s) (worker running)`, result));
+  }
+  for (const [level, result] of Object.entries(embedded.endToEnd)) {
+    lines.push(
+      row(
+        `email, ${level.slice(1)} run(s) in flight`,
+        result,
+        undefined,
+        `${pct(result.ratioToRawOneActivity)} of raw one-activity (${embedded.config.sqlite})`,
+      ),
+    );
+  }
+  const { drain } = embedded;
+  const { drainAfterIntake: after } = drain;
+  lines.push(
+    `  emails/s during the 16-caller intake ${fmt(drain.emailsDuringIntakePerSecond)}; the backlog of ` +
+      `${after.backlogAtIntakeEnd} it left drained at ${fmt(after.perSecond)}/s in ${after.drainS} s` +
+      `${after.complete ? '' : ` (INCOMPLETE: ${after.emailed}/${after.expected} emails)`}; during ÷ drain ${pct(drain.duringToDrain)}`,
+  );
+  const { maxSustainable } = embedded;
+  lines.push(
+    `  maximum sustainable rate ${maxSustainable.perSecond ?? '—'} webhooks/s` +
+      `${maxSustainable.firstFailingPerSecond === null ? ' (no step failed)' : ` (${maxSustainable.firstFailingPerSecond}/s failed)`}; ` +
+      `${maxSustainable.criteria}`,
+  );
+  for (const step of maxSustainable.steps) {
+    lines.push(
+      `    offered ${pad(String(step.offeredPerSecond), 4)}/s: sent ${fmt(step.sentPerSecond)}/s, accepted ` +
+        `${fmt(step.acceptedPerSecond)}/s, webhook p99 ${fmt(step.webhookLatencyMs.p99, 0)} ms, hit → email p50 ` +
+        `${fmt(step.hitToEmailMs.p50, 0)} / p99 ${step.p99Ms === null ? `> wait (${step.missing} missing)` : `${fmt(step.p99Ms, 0)}`} ms ` +
+        `${step.passed ? 'PASS' : `FAIL (${step.failedBecause.join('; ')})`}; ${cpuText(step)}`,
+    );
+  }
+  lines.push(
+    `  RSS MiB, all processes together: ${fmt(embedded.memory.peakUnder64CallersMiB)} at peak under 64 callers; by phase:`,
+  );
+  for (const [phase, figures] of Object.entries(embedded.memory.phases)) {
+    lines.push(
+      `    ${phase.padEnd(42)}${pad(fmt(figures.peakSumMiB), 9)}  (${Object.entries(figures.peakByRoleMiB)
+        .map(([role, mib]) => `${role} ${fmt(mib)}`)
+        .join(', ')})`,
+    );
+  }
+  lines.push(
+    `    lifetime peak (VmHWM) by process: ${Object.entries(embedded.memory.lifetimePeakByRoleMiB)
+      .map(([role, mib]) => `${role} ${fmt(mib)}`)
+      .join(', ')}`,
+  );
+  lines.push(
+    `  answers by status: ${Object.entries(embedded.answersByStatus)
+      .map(([status, n]) => `${status} ×${n}`)
+      .join(', ')}; warn/error lines logged: ${embedded.problemsLogged.lines}`,
+  );
+  for (const goal of embedded.goals) {
+    lines.push(
+      `  ${goal.met ? 'MET   ' : 'MISSED'} ${goal.name}: ${goal.actual ?? '—'} (target ${goal.target})`,
+    );
+  }
+  return lines;
+}
+
 /** The human-readable summary printed after a run (the JSON holds everything). */
 export function renderTable(report: BenchReport): string {
   const { meta, ceilings, webhookIntake, endToEnd, reads, login, memory, targets } = report;
@@ -181,6 +277,14 @@ export function renderTable(report: BenchReport): string {
   }
   for (const [name, sum] of Object.entries(memory.sums)) {
     lines.push(`  ${`${name} (simultaneous peak)`.padEnd(44)}${pad(fmt(sum.peakMiB), 18)}`);
+  }
+  if (report.embedded) {
+    lines.push(...renderEmbedded(report.embedded));
+    const { embeddedToInMemory } = report.embedded;
+    lines.push(
+      `  npm start's ceilings ÷ the in-memory dev server's: raw start ${pct(embeddedToInMemory.rawStartWorkflow)}, ` +
+        `one-activity ${pct(embeddedToInMemory.rawOneActivity)}`,
+    );
   }
   if (report.native) {
     lines.push(

@@ -19,6 +19,9 @@ export const BENCH_LIMITS = {
   // The provider's rate limit is enforced by Temporal per task queue (maxTaskQueueActivitiesPerSecond); at the
   // default of 5/s it, not Hookflow, would be what the end-to-end phase measures.
   EMAIL_MAX_PER_SECOND: '10000',
+  // The bench sends thousands of emails from one account; the per-account daily quota (default 1000 recipients) would
+  // fail every send past it. Still counted on every send.
+  EMAIL_DAILY_QUOTA: '100000000',
   // The bench registers its own accounts; production refuses sign-ups without an invitation by default.
   REGISTRATION_MODE: 'open',
   // Production processes refuse the console transport unless told; every process loads the same config.

@@ -1,0 +1,132 @@
+// `npx tsx bench/embedded.ts [--quick] [--out results.json] [--ceilings wal-normal,…|none] [--env NAME=value …]`
+//
+// Only the "Embedded default (npm start)" phases of `npm run bench` (bench/lib/embedded.ts): the ceilings of npm
+// start's Temporal configuration (a dev server on a SQLite file) for the three SQLite settings, then npm start itself
+// (`node --import tsx src/dev.ts`) on a fresh data directory. Prints one JSON document on stdout, a summary on
+// stderr. Bounded by a deadline; everything started is stopped on success, failure, Ctrl-C or the deadline.
+// To try a setting of npm start: `--env NAME=value` (repeatable) adds to its environment (recorded in the report), and
+// `--ceilings wal-normal` (or `none`) measures fewer ceilings to save time.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { findTemporalCli } from '../src/temporal/dev-server.js';
+import { startFakeResend } from '../test/helpers/fake-resend.js';
+import { commitInfo } from './lib/commit.js';
+import { embeddedProfile, measureEmbedded, SQLITE_SETTINGS, type SqliteSetting } from './lib/embedded.js';
+import { renderEmbedded } from './lib/report.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    out: { type: 'string' },
+    /** The SQLite settings whose ceilings are measured, comma separated, or `none` (default: all three). */
+    ceilings: { type: 'string', default: SQLITE_SETTINGS.join(',') },
+    /** NAME=value added to npm start's environment (repeatable). */
+    env: { type: 'string', multiple: true, default: [] },
+  },
+});
+const ceilingSettings = flags.ceilings === 'none' ? [] : flags.ceilings.split(',');
+for (const setting of ceilingSettings) {
+  if (!(SQLITE_SETTINGS as readonly string[]).includes(setting)) {
+    console.error(`--ceilings: ${setting} is not one of ${SQLITE_SETTINGS.join(', ')} (or none)`);
+    process.exit(2);
+  }
+}
+const npmStartEnv = Object.fromEntries(
+  flags.env.map((pair) => {
+    const at = pair.indexOf('=');
+    if (at < 1) {
+      console.error(`--env ${pair}: expected NAME=value`);
+      process.exit(2);
+    }
+    return [pair.slice(0, at), pair.slice(at + 1)];
+  }),
+);
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const log = (message: string) =>
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+const quietLogger = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error };
+/** About 3 min quick, 8 full on a quiet machine; the deadline leaves room for a busy, shared one. */
+const deadlineS = flags.quick ? 480 : 1200;
+
+const cleanups: (() => Promise<unknown>)[] = [];
+async function cleanup(): Promise<void> {
+  while (cleanups.length > 0)
+    await cleanups
+      .pop()?.()
+      .catch((error: unknown) => log(`cleanup: ${String(error)}`));
+}
+const deadline = setTimeout(() => {
+  log(`the run exceeded its ${deadlineS} s deadline: stopping`);
+  void cleanup().finally(() => process.exit(1));
+}, deadlineS * 1000);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`${signal}: stopping`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+try {
+  const startedAt = new Date();
+  const loadAverageAtStart = Math.round((loadavg()[0] ?? 0) * 100) / 100;
+  if (loadAverageAtStart > 0.5)
+    log(`warning: load average ${loadAverageAtStart} at start: other work is running, figures will be low`);
+  const cliPath = await findTemporalCli({
+    cliPath: process.env.TEMPORAL_CLI_PATH || undefined,
+    allowDownload: false,
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'hookflow-bench-embedded-'));
+  cleanups.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
+  const ceilingBundle = join(dir, 'ceiling-workflows.js');
+  writeFileSync(
+    ceilingBundle,
+    (
+      await bundleWorkflowCode({
+        workflowsPath: join(repoRoot, 'bench/ceiling/workflows.ts'),
+        logger: quietLogger,
+      })
+    ).code,
+  );
+  const resend = await startFakeResend();
+  cleanups.push(() => resend.close());
+  const profile = embeddedProfile(flags.quick);
+  const embedded = await measureEmbedded({
+    profile,
+    cliPath,
+    workDir: dir,
+    ceilingBundle,
+    resend,
+    runTag: randomBytes(4).toString('hex'),
+    ceilingSettings: ceilingSettings as SqliteSetting[],
+    npmStartEnv,
+    log,
+    onCleanup: (stop) => cleanups.push(stop),
+  });
+  await cleanup();
+  clearTimeout(deadline);
+  const report = {
+    meta: {
+      date: startedAt.toISOString(),
+      commit: commitInfo(repoRoot),
+      profile: flags.quick ? 'quick' : 'full',
+      durationsS: profile,
+      node: process.version,
+      loadAverageAtStart,
+    },
+    embedded,
+  };
+  process.stderr.write(`\n${renderEmbedded(embedded).join('\n')}\n`);
+  const json = JSON.stringify(report, null, 2);
+  if (flags.out) writeFileSync(flags.out, `${json}\n`);
+  process.stdout.write(`${json}\n`);
+} catch (error) {
+  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  await cleanup();
+  clearTimeout(deadline);
+  process.exitCode = 1;
+}
