@@ -28,14 +28,14 @@ import { createAuthService } from './services/auth-service.js';
 import { createHealthService } from './services/health-service.js';
 import { createHookService } from './services/hook-service.js';
 import { createInvitationService } from './services/invitation-service.js';
-import { createMemoryLoginBackoff } from './services/login-backoff.js';
+import { createDatabaseLoginBackoff, deleteForgottenLoginBackoff } from './services/login-backoff.js';
 import { createRateLimiter, deleteExpiredRateLimits } from '../limits/rate-limiter.js';
 import { createRunService } from './services/run-service.js';
 import { createScheduleService, type ScheduleService } from './services/schedule-service.js';
 import { createSecretService } from './services/secret-service.js';
 import { createWorkflowService } from './services/workflow-service.js';
 
-/** How often expired rate-limit counters are deleted. */
+/** How often expired rate-limit counters and forgotten sign-in failures are deleted. */
 const RATE_LIMIT_CLEANUP_INTERVAL_MS = 5 * 60_000;
 
 declare module 'fastify' {
@@ -176,7 +176,7 @@ export async function buildApp(deps: AppDeps) {
           users,
           invitations,
           registrationMode: config.auth.registrationMode,
-          loginBackoff: createMemoryLoginBackoff(),
+          loginBackoff: createDatabaseLoginBackoff({ db: deps.db.db }),
         }),
         loginLimiter: rateLimiter('login-ip', config.limits.loginPerMinute),
         registerLimiter: rateLimiter('register-ip', config.limits.registerPerMinute),
@@ -222,10 +222,11 @@ export async function buildApp(deps: AppDeps) {
   app.decorate('reconcileSchedules', reconcile);
   const timer = setInterval(() => void reconcile(), config.temporal.scheduleReconcileIntervalMs);
   timer.unref();
-  // Counters of ended windows only take space; any process may delete them.
+  // Counters of ended windows and forgotten sign-in failures only take space; any process may delete them.
   const rateLimitCleanup = setInterval(() => {
-    deleteExpiredRateLimits(deps.db.db).catch((error: unknown) =>
-      app.log.warn({ err: error }, 'could not delete expired rate-limit counters; will try again'),
+    Promise.all([deleteExpiredRateLimits(deps.db.db), deleteForgottenLoginBackoff(deps.db.db)]).catch(
+      (error: unknown) =>
+        app.log.warn({ err: error }, 'could not delete expired rate-limit state; will try again'),
     );
   }, RATE_LIMIT_CLEANUP_INTERVAL_MS);
   rateLimitCleanup.unref();

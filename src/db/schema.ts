@@ -150,4 +150,29 @@ export const rateLimits = pgTable('rate_limits', {
   expire: timestamp('expire', { withTimezone: true, precision: 3 }),
 });
 
-export const schema = { users, invitations, workflows, workflowVersions, secrets, rateLimits };
+/**
+ * Failed sign-ins per account (login-backoff.ts), shared by every API process so the backoff holds across replicas.
+ * `account` is the normalised email, known or not; a row untouched for 15 minutes is forgotten (and deleted).
+ */
+export const loginBackoff = pgTable('login_backoff', {
+  account: text('account').primaryKey(),
+  failures: integer('failures').notNull().default(0),
+  /** A failing client's next attempt is checked from this time on. */
+  nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, precision: 3 }).notNull(),
+  touchedAt: timestamp('touched_at', { withTimezone: true, precision: 3 }).notNull(),
+  /** Client keys (IPv4, IPv6 /64) that failed for this account, at most maxClientsPerAccount. */
+  failingClients: text('failing_clients')
+    .array()
+    .notNull()
+    .default(sql`'{}'::text[]`),
+});
+
+export const schema = {
+  users,
+  invitations,
+  workflows,
+  workflowVersions,
+  secrets,
+  rateLimits,
+  loginBackoff,
+};

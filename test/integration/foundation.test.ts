@@ -91,6 +91,7 @@ describe('migrations on PostgreSQL', () => {
       await sql.end();
       expect(tables.map((row) => row.table_name)).toEqual([
         'invitations',
+        'login_backoff',
         'rate_limits',
         'secrets',
         'users',

@@ -127,6 +127,26 @@ describe('rate limits across API replicas', () => {
   });
 });
 
+describe('the sign-in backoff across API replicas', () => {
+  it('a client that failed on one replica waits on the others too', async () => {
+    const replicas = await twoReplicas({});
+    await register(replicas[0], 'victim@example.com');
+    const signIn = (app: App, password: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/auth/login',
+        remoteAddress: '198.51.100.23',
+        payload: { email: 'victim@example.com', password },
+      });
+    expect((await signIn(replicas[0], 'guess one')).statusCode).toBe(401);
+    expect((await signIn(replicas[1], 'guess two')).statusCode).toBe(429);
+    // Even the right password: during the wait this client's answer does not depend on what it sent.
+    const refused = await signIn(replicas[1], PASSWORD);
+    expect(refused.statusCode).toBe(429);
+    expect(refused.headers['retry-after']).toBe('1');
+  });
+});
+
 describe.each(['pglite', 'postgres'] as const)('the database-backed limiter (%s)', (driver) => {
   it('allows `limit` hits per key and window, refuses with the wait rounded up, and starts afresh after', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });

@@ -1,10 +1,31 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   backoffDelayMs,
-  createMemoryLoginBackoff,
+  createDatabaseLoginBackoff,
   DEFAULT_LOGIN_BACKOFF,
+  deleteForgottenLoginBackoff,
   loginClientKey,
+  type DatabaseLoginBackoffOptions,
 } from '../../src/api/services/login-backoff.js';
+import { loginBackoff } from '../../src/db/schema.js';
+import { openMigratedDb } from '../helpers/database.js';
+
+/** One embedded database for the file, emptied before each test. */
+let db: Awaited<ReturnType<typeof openMigratedDb>>;
+beforeAll(async () => {
+  db = await openMigratedDb('pglite');
+});
+afterAll(async () => {
+  await db?.close();
+});
+beforeEach(async () => {
+  await db.db.delete(loginBackoff);
+});
+
+/** A backoff on the test database: each call is another API process (its own in-flight counts, the same rows). */
+const backoffWith = (options: Omit<DatabaseLoginBackoffOptions, 'db'>) =>
+  createDatabaseLoginBackoff({ db: db.db, ...options });
+const accountsTracked = async () => (await db.db.select().from(loginBackoff)).length;
 
 function clock(start = 1_000_000) {
   let time = start;
@@ -39,10 +60,10 @@ describe('backoffDelayMs', () => {
   });
 });
 
-describe('createMemoryLoginBackoff', () => {
+describe('the login backoff', () => {
   it('lets a client that retries as soon as it may get at most about 100 wrong answers an hour (OWASP)', async () => {
     const time = clock();
-    const backoff = createMemoryLoginBackoff({ now: time.now });
+    const backoff = backoffWith({ now: time.now });
     const answered: number[] = [];
     const start = time.now();
     // Three hours of an attacker that waits exactly as long as each 429 says, every attempt a wrong password.
@@ -68,7 +89,7 @@ describe('createMemoryLoginBackoff', () => {
 
   it('refuses a failing client during the delay without checking its password, with the seconds left', async () => {
     const time = clock();
-    const backoff = createMemoryLoginBackoff({ now: time.now });
+    const backoff = backoffWith({ now: time.now });
     for (let i = 0; i < 3; i++) {
       await backoff.attempt('a@example.com', 'attacker', wrong);
       time.advance(backoffDelayMs(i + 1, DEFAULT_LOGIN_BACKOFF));
@@ -91,7 +112,7 @@ describe('createMemoryLoginBackoff', () => {
 
   it('checks the password of a client that has not been failing: the right one succeeds and resets the account', async () => {
     const time = clock();
-    const backoff = createMemoryLoginBackoff({ now: time.now });
+    const backoff = backoffWith({ now: time.now });
     for (let i = 0; i < 12; i++) {
       await backoff.attempt('a@example.com', `attacker-${i}`, wrong);
     }
@@ -107,7 +128,7 @@ describe('createMemoryLoginBackoff', () => {
 
   it("answers a fresh client's wrong password during the delay with the wait (429), and holds that client back too", async () => {
     const time = clock();
-    const backoff = createMemoryLoginBackoff({ now: time.now });
+    const backoff = backoffWith({ now: time.now });
     await backoff.attempt('a@example.com', 'attacker', wrong);
     await backoff.attempt('a@example.com', 'attacker-2', wrong);
     // Two failures so far; this third one sets the wait to 4 s.
@@ -125,7 +146,7 @@ describe('createMemoryLoginBackoff', () => {
 
   it('gives a burst of concurrent attempts from a failing client one checked password, not one each', async () => {
     const time = clock();
-    const backoff = createMemoryLoginBackoff({ now: time.now });
+    const backoff = backoffWith({ now: time.now });
     await backoff.attempt('a@example.com', 'attacker', wrong);
     time.advance(1_000);
     const gated = gatedCheck<string>(undefined);
@@ -138,7 +159,7 @@ describe('createMemoryLoginBackoff', () => {
   });
 
   it('runs at most maxConcurrent checks for one account at once, and frees the slots when checks throw', async () => {
-    const backoff = createMemoryLoginBackoff({ now: clock().now });
+    const backoff = backoffWith({ now: clock().now });
     const gated = gatedCheck('user');
     const running = Array.from({ length: DEFAULT_LOGIN_BACKOFF.maxConcurrent }, (_, i) =>
       backoff.attempt('a@example.com', `client-${i}`, gated.check),
@@ -159,7 +180,7 @@ describe('createMemoryLoginBackoff', () => {
 
   it('resets for good on a success, even with a failure still being checked', async () => {
     const time = clock();
-    const backoff = createMemoryLoginBackoff({ now: time.now });
+    const backoff = backoffWith({ now: time.now });
     for (let i = 1; i <= 8; i++) {
       await backoff.attempt('a@example.com', 'attacker', wrong);
       time.advance(backoffDelayMs(i, DEFAULT_LOGIN_BACKOFF));
@@ -176,7 +197,7 @@ describe('createMemoryLoginBackoff', () => {
 
   it('forgets an account after 15 quiet minutes', async () => {
     const time = clock();
-    const backoff = createMemoryLoginBackoff({ now: time.now });
+    const backoff = backoffWith({ now: time.now });
     for (let i = 1; i <= 10; i++) {
       expect((await backoff.attempt('a@example.com', 'c', wrong)).outcome).toBe('failure');
       time.advance(backoffDelayMs(i, DEFAULT_LOGIN_BACKOFF));
@@ -189,9 +210,9 @@ describe('createMemoryLoginBackoff', () => {
       retryAfterSeconds: 39,
     });
     time.advance(15 * 60_000);
-    expect(backoff.size()).toBe(1);
-    await backoff.attempt('x@example.com', 'c', right);
-    expect(backoff.size()).toBe(0);
+    expect(await accountsTracked()).toBe(1);
+    await deleteForgottenLoginBackoff(db.db, time.now());
+    expect(await accountsTracked()).toBe(0);
     // …and after 15 quiet minutes the first failure waits 1 s again.
     expect((await backoff.attempt('a@example.com', 'c', wrong)).outcome).toBe('failure');
     time.advance(1_000);
@@ -199,7 +220,7 @@ describe('createMemoryLoginBackoff', () => {
   });
 
   it('counts every new client as failing once an account has maxClientsPerAccount of them', async () => {
-    const backoff = createMemoryLoginBackoff({
+    const backoff = backoffWith({
       now: clock().now,
       policy: { ...DEFAULT_LOGIN_BACKOFF, maxClientsPerAccount: 3 },
     });
@@ -208,13 +229,26 @@ describe('createMemoryLoginBackoff', () => {
     expect((await backoff.attempt('b@example.com', 'c4', right)).outcome).toBe('success');
   });
 
-  it('keeps at most maxAccounts accounts, forgetting the least recently failing first', async () => {
-    const backoff = createMemoryLoginBackoff({ now: clock().now, maxAccounts: 3 });
-    for (const account of ['a', 'b', 'c', 'd']) await backoff.attempt(account, 'c', wrong);
-    expect(backoff.size()).toBe(3);
-    // 'a' was forgotten: its next attempt is checked at once; 'd' still waits.
-    expect((await backoff.attempt('a', 'c', wrong)).outcome).toBe('failure');
-    expect((await backoff.attempt('d', 'c', wrong)).outcome).toBe('throttled');
+  it('holds across API processes: a failure in one makes the others wait too', async () => {
+    const time = clock();
+    const [first, second] = [backoffWith({ now: time.now }), backoffWith({ now: time.now })];
+    for (let i = 0; i < 3; i++) {
+      expect((await first.attempt('a@example.com', 'attacker', wrong)).outcome).toBe('failure');
+      time.advance(backoffDelayMs(i + 1, DEFAULT_LOGIN_BACKOFF));
+    }
+    expect((await first.attempt('a@example.com', 'attacker', wrong)).outcome).toBe('failure');
+    // The fourth failure set an 8 s wait: the other process refuses the same client, and counts on from four.
+    expect(await second.attempt('a@example.com', 'attacker', right)).toEqual({
+      outcome: 'throttled',
+      retryAfterSeconds: 8,
+    });
+    time.advance(8_000);
+    expect((await second.attempt('a@example.com', 'attacker', wrong)).outcome).toBe('failure');
+    time.advance(8_000);
+    expect(await first.attempt('a@example.com', 'attacker', wrong)).toEqual({
+      outcome: 'throttled',
+      retryAfterSeconds: 8,
+    });
   });
 });
 

@@ -1,4 +1,7 @@
 import { isIP } from 'node:net';
+import { eq, lt } from 'drizzle-orm';
+import type { Db } from '../../db/client.js';
+import { loginBackoff } from '../../db/schema.js';
 
 /**
  * Per-account exponential backoff of failed sign-ins (OWASP: slow guessing down to about 100 failures an hour without
@@ -62,10 +65,7 @@ export type LoginAttemptResult<T> =
   /** Refused before the password was looked at. */
   | { outcome: 'throttled'; retryAfterSeconds: number };
 
-/**
- * Where the backoff state lives. This one is in memory (per API process, like the rate limiter); a PostgreSQL one
- * implements the same call with a row per account locked for the decision and the charge.
- */
+/** Where the backoff state lives: the database (createDatabaseLoginBackoff), shared by every API process. */
 export interface LoginBackoff {
   /**
    * Runs `check` (the password check: a value on success, undefined on a wrong password) for `client` signing in
@@ -78,113 +78,132 @@ export interface LoginBackoff {
   ): Promise<LoginAttemptResult<T>>;
 }
 
+/** What the backoff knows of one account. */
 interface AccountState {
   failures: number;
-  /** A failing client's next attempt is checked from this time on. */
+  /** A failing client's next attempt is checked from this time on (epoch ms). */
   nextAttemptAt: number;
-  /** Last failure or charge: the entry is forgotten `forgetAfterMs` after it. */
-  touchedAt: number;
-  failingClients: Set<string>;
-  inFlight: number;
+  failingClients: string[];
 }
 
-export interface MemoryLoginBackoffOptions {
+export interface DatabaseLoginBackoffOptions {
+  db: Db;
   policy?: LoginBackoffPolicy;
-  /** Most accounts tracked at once; past it the least recently failing are forgotten first. */
-  maxAccounts?: number;
   /** Clock in ms, injectable for tests. */
   now?: () => number;
 }
 
-export function createMemoryLoginBackoff({
+type Transaction = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+/**
+ * The backoff with its state in the `login_backoff` table, so every API process sees the same failures: N replicas
+ * still answer about 100 failures an hour for an account, not N × 100. Each decision and each charge reads the
+ * account's row locked (FOR UPDATE), so concurrent attempts on different replicas see each other's charges. The
+ * password check itself runs outside any transaction. `maxConcurrent` is per process: it protects this process's
+ * CPU from argon2 work, which is a local matter.
+ */
+export function createDatabaseLoginBackoff({
+  db,
   policy = DEFAULT_LOGIN_BACKOFF,
-  maxAccounts = 100_000,
   now = Date.now,
-}: MemoryLoginBackoffOptions = {}): LoginBackoff & { size(): number } {
-  // Insertion order is touch order (every touch re-inserts), and every entry lives forgetAfterMs past its last touch,
-  // so expired entries are always at the front.
-  const accounts = new Map<string, AccountState>();
-
-  function prune(at: number) {
-    for (const [key, state] of accounts) {
-      const expired = at - state.touchedAt >= policy.forgetAfterMs && state.inFlight === 0;
-      if (!expired && accounts.size <= maxAccounts) break;
-      accounts.delete(key);
-    }
-  }
-
-  function touch(key: string, state: AccountState, at: number) {
-    state.touchedAt = at;
-    accounts.delete(key);
-    accounts.set(key, state);
-  }
-
+}: DatabaseLoginBackoffOptions): LoginBackoff {
+  const inFlight = new Map<string, number>();
   const retryAfter = (until: number, at: number) => Math.max(1, Math.ceil((until - at) / 1000));
+
+  /** The account's state, its row locked until the transaction ends; a clean slate when none or forgotten. */
+  async function lockedState(tx: Transaction, account: string, at: number): Promise<AccountState> {
+    const [row] = await tx.select().from(loginBackoff).where(eq(loginBackoff.account, account)).for('update');
+    if (!row || at - row.touchedAt.getTime() >= policy.forgetAfterMs) {
+      return { failures: 0, nextAttemptAt: 0, failingClients: [] };
+    }
+    return {
+      failures: row.failures,
+      nextAttemptAt: row.nextAttemptAt.getTime(),
+      failingClients: row.failingClients,
+    };
+  }
+
+  async function save(tx: Transaction, account: string, state: AccountState, at: number): Promise<void> {
+    const values = {
+      failures: state.failures,
+      nextAttemptAt: new Date(state.nextAttemptAt),
+      touchedAt: new Date(at),
+      failingClients: state.failingClients,
+    };
+    await tx
+      .insert(loginBackoff)
+      .values({ account, ...values })
+      .onConflictDoUpdate({ target: loginBackoff.account, set: values });
+  }
+
+  /** Whether `client` counts as failing for the account: it failed, or the account has too many failing clients. */
+  const isFailing = (state: AccountState, client: string) =>
+    state.failingClients.includes(client) || state.failingClients.length >= policy.maxClientsPerAccount;
 
   return {
     async attempt<T>(account: string, client: string, check: () => Promise<T | undefined>) {
-      const startedAt = now();
-      prune(startedAt);
-      let state = accounts.get(account);
-      if (!state) {
-        state = {
-          failures: 0,
-          nextAttemptAt: 0,
-          touchedAt: startedAt,
-          failingClients: new Set(),
-          inFlight: 0,
-        };
-        accounts.set(account, state);
-      }
-      const backingOff = startedAt < state.nextAttemptAt;
-      const failing =
-        state.failingClients.has(client) || state.failingClients.size >= policy.maxClientsPerAccount;
-      if (failing && backingOff) {
-        return {
-          outcome: 'throttled',
-          retryAfterSeconds: retryAfter(state.nextAttemptAt, startedAt),
-        } as const;
-      }
-      if (state.inFlight >= policy.maxConcurrent) {
+      const running = inFlight.get(account) ?? 0;
+      if (running >= policy.maxConcurrent) {
         return { outcome: 'throttled', retryAfterSeconds: 1 } as const;
       }
-      if (failing) {
-        // Charged before the check, so this client's concurrent attempts find the account backing off.
-        state.nextAttemptAt = startedAt + backoffDelayMs(state.failures + 1, policy);
-        touch(account, state, startedAt);
-      }
-      state.inFlight += 1;
-      let value: T | undefined;
+      inFlight.set(account, running + 1);
       try {
-        value = await check();
-      } finally {
-        state.inFlight -= 1;
-      }
-      const at = now();
-      if (value !== undefined) {
-        // Reset in place too: a failure still in flight then lands on a clean slate, not on the old count.
-        state.failures = 0;
-        state.nextAttemptAt = 0;
-        state.failingClients.clear();
-        if (accounts.get(account) === state) accounts.delete(account);
-        return { outcome: 'success', value } as const;
-      }
-      state.failures += 1;
-      state.nextAttemptAt = Math.max(state.nextAttemptAt, at + backoffDelayMs(state.failures, policy));
-      // Past the cap nobody is evicted (that would hand the evicted client a fresh guess): see `failing` above.
-      if (state.failingClients.size < policy.maxClientsPerAccount) state.failingClients.add(client);
-      // The entry may have been forgotten meanwhile (maxAccounts); put it back, its failure counts.
-      touch(account, state, at);
-      prune(at);
-      return {
-        outcome: 'failure',
-        retryAfterSeconds: backingOff ? retryAfter(state.nextAttemptAt, at) : undefined,
-      } as const;
-    },
+        const startedAt = now();
+        const decision = await db.transaction(async (tx) => {
+          const state = await lockedState(tx, account, startedAt);
+          const backingOff = startedAt < state.nextAttemptAt;
+          if (isFailing(state, client)) {
+            if (backingOff) return { throttledFor: retryAfter(state.nextAttemptAt, startedAt), backingOff };
+            // Charged before the check, so this client's concurrent attempts find the account backing off.
+            state.nextAttemptAt = startedAt + backoffDelayMs(state.failures + 1, policy);
+            await save(tx, account, state, startedAt);
+          }
+          return { throttledFor: undefined, backingOff };
+        });
+        if (decision.throttledFor !== undefined) {
+          return { outcome: 'throttled', retryAfterSeconds: decision.throttledFor } as const;
+        }
 
-    /** Accounts currently tracked (for tests and metrics). */
-    size: () => accounts.size,
+        const value = await check();
+        const at = now();
+        if (value !== undefined) {
+          await db.delete(loginBackoff).where(eq(loginBackoff.account, account));
+          return { outcome: 'success', value } as const;
+        }
+        const after = await db.transaction(async (tx) => {
+          const state = await lockedState(tx, account, at);
+          state.failures += 1;
+          state.nextAttemptAt = Math.max(state.nextAttemptAt, at + backoffDelayMs(state.failures, policy));
+          // Past the cap nobody is evicted (that would hand the evicted client a fresh guess): see isFailing.
+          if (
+            !state.failingClients.includes(client) &&
+            state.failingClients.length < policy.maxClientsPerAccount
+          ) {
+            state.failingClients.push(client);
+          }
+          await save(tx, account, state, at);
+          return state;
+        });
+        return {
+          outcome: 'failure',
+          retryAfterSeconds: decision.backingOff ? retryAfter(after.nextAttemptAt, at) : undefined,
+        } as const;
+      } finally {
+        const left = (inFlight.get(account) ?? 1) - 1;
+        if (left === 0) inFlight.delete(account);
+        else inFlight.set(account, left);
+      }
+    },
   };
+}
+
+/** Deletes the state of accounts with no failure for `forgetAfterMs` (the backoff already ignores it). */
+export async function deleteForgottenLoginBackoff(
+  db: Db,
+  at = Date.now(),
+  policy: Pick<LoginBackoffPolicy, 'forgetAfterMs'> = DEFAULT_LOGIN_BACKOFF,
+): Promise<void> {
+  await db.delete(loginBackoff).where(lt(loginBackoff.touchedAt, new Date(at - policy.forgetAfterMs)));
 }
 
 /**
