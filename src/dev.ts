@@ -67,7 +67,7 @@ try {
   );
   // One handle for the API and the worker (account secrets, email quotas): PGlite's files admit one opener.
   db = await createDb(config);
-  if (config.db.migrateOnStart) await migrateToLatest(db);
+  if (config.db.migrateOnStart) await migrateToLatest(db, { secretsKey: config.secrets.encryptionKey });
 
   // The SDK's per-step INFO lines (webpack output, worker state changes) drown the banner below. The worker's
   // metrics (SDK series, step outcomes) get a port of their own; the API serves its own on /metrics.

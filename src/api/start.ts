@@ -21,7 +21,7 @@ export async function startApi(
   const db = options.db ?? (await createDb(config));
   try {
     // With the key, migrating also converts webhook credentials stored in plaintext by versions before migration
-    // 0007 (`npm start` migrates once without it first: the conversion happens here).
+    // 0007. (`npm start` migrates with the key before its worker starts; this second call then finds nothing to do.)
     if (config.db.migrateOnStart) await migrateToLatest(db, { secretsKey: config.secrets.encryptionKey });
     const temporal = await connectTemporal({ ...config.temporal, address: temporalAddress });
     const app = await buildApp({ config, db, temporal, logger });
