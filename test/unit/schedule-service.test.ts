@@ -205,6 +205,8 @@ describe('schedule service: sync', () => {
       memo: runStartDetails.memo(input),
       searchAttributes: runStartDetails.searchAttributes(input),
       summary: runStartDetails.summary(input),
+      // Scheduled runs take their turn with the account's other runs (task-queue fairness by owner).
+      priority: { fairnessKey: record.ownerId },
     });
     // What the run list and ownership checks read off every scheduled run.
     expect(desired.action.memo).toMatchObject({
