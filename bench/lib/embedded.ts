@@ -283,8 +283,15 @@ interface CeilingDeps {
   onCleanup: (stop: () => Promise<unknown>) => void;
 }
 
-/** Raw start (64 concurrent) and the one-activity ceiling (64 in flight), each on a fresh server and file. */
-async function measureSqliteCeilings(deps: CeilingDeps, setting: SqliteSetting): Promise<SqliteCeilings> {
+/**
+ * Raw start at each of `rawStartLevels` (concurrent callers) and the one-activity ceiling (64 in flight), each on a
+ * fresh server and file.
+ */
+async function measureSqliteCeilings(
+  deps: CeilingDeps,
+  setting: SqliteSetting,
+  rawStartLevels: readonly number[],
+): Promise<SqliteCeilings> {
   const { profile } = deps;
   let walFileSeen = false;
   const withServer = async <T>(
@@ -308,17 +315,20 @@ async function measureSqliteCeilings(deps: CeilingDeps, setting: SqliteSetting):
       await stop();
     }
   };
-  deps.log(`npm start's configuration: raw StartWorkflow, ${IN_FLIGHT} concurrent, SQLite ${setting}`);
-  const rawStart = await withServer('raw-start', (server, client) =>
-    measureRawStart({
-      client,
-      concurrency: IN_FLIGHT,
-      temporalPid: server.pid,
-      idPrefix: `embedded-${deps.runTag}-${setting}`,
-      durationS: profile.rawStartS,
-      warmupS: profile.warmupS,
-    }),
-  );
+  const rawStart: Record<string, LoadResult> = {};
+  for (const concurrency of rawStartLevels) {
+    deps.log(`npm start's configuration: raw StartWorkflow, ${concurrency} concurrent, SQLite ${setting}`);
+    rawStart[`c${concurrency}`] = await withServer(`raw-start-c${concurrency}`, (server, client) =>
+      measureRawStart({
+        client,
+        concurrency,
+        temporalPid: server.pid,
+        idPrefix: `embedded-${deps.runTag}-${setting}-c${concurrency}`,
+        durationS: profile.rawStartS,
+        warmupS: profile.warmupS,
+      }),
+    );
+  }
   deps.log(`npm start's configuration: raw one-activity workflow, ${IN_FLIGHT} in flight, SQLite ${setting}`);
   const rawActivity = await withServer('one-activity', (server, client) =>
     measureOneActivity({
@@ -334,7 +344,7 @@ async function measureSqliteCeilings(deps: CeilingDeps, setting: SqliteSetting):
       onCleanup: deps.onCleanup,
     }),
   );
-  return { walFileSeen, rawStartWorkflow: { [`c${IN_FLIGHT}`]: rawStart }, rawOneActivity: rawActivity };
+  return { walFileSeen, rawStartWorkflow: rawStart, rawOneActivity: rawActivity };
 }
 
 // --- npm start ------------------------------------------------------------------------------------------------------
@@ -632,12 +642,21 @@ export async function measureEmbedded(deps: EmbeddedDeps) {
   // --- ceilings of the same server configuration, and of the two other SQLite settings ------------------------------
   const ceilings: Partial<Record<SqliteSetting, SqliteCeilings>> = {};
   for (const setting of deps.ceilingSettings ?? SQLITE_SETTINGS)
-    ceilings[setting] = await measureSqliteCeilings(deps, setting);
+    // At one caller too for npm start's own setting: the least a webhook's StartWorkflow can take there, the floor
+    // under the webhook latency at one caller.
+    ceilings[setting] = await measureSqliteCeilings(
+      deps,
+      setting,
+      setting === NPM_START_SQLITE ? [1, IN_FLIGHT] : [IN_FLIGHT],
+    );
   type CeilingMeasure = 'rawStartWorkflow' | 'rawOneActivity';
   /** A ceiling of this run in runs/s; 0 when that setting was not measured. */
   const ceilingOf = (setting: SqliteSetting, measure: CeilingMeasure) =>
     ceilings[setting]?.[measure][inFlight]?.perSecond ?? 0;
-  const chosen = ceilings[NPM_START_SQLITE] ?? { rawStartWorkflow: {}, rawOneActivity: {} };
+  const chosen: Omit<SqliteCeilings, 'walFileSeen'> = ceilings[NPM_START_SQLITE] ?? {
+    rawStartWorkflow: {},
+    rawOneActivity: {},
+  };
   /** Each setting's ceilings ÷ npm start's (wal-normal) of this run. */
   const sqliteToNpmStart = Object.fromEntries(
     Object.keys(ceilings).map((key) => {
@@ -865,7 +884,10 @@ export async function measureEmbedded(deps: EmbeddedDeps) {
     sqliteToNpmStart,
     startupS: app.startupS,
     stopS,
-    webhook: { c1: webhookC1, c16: webhookC16 },
+    webhook: {
+      c1: { ...webhookC1, rawStartC1LatencyMs: chosen.rawStartWorkflow.c1?.latencyMs ?? null },
+      c16: webhookC16,
+    },
     drainAfterWebhookC1: afterC1,
     endToEnd,
     drain: {

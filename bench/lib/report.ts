@@ -140,9 +140,16 @@ export function renderEmbedded(embedded: EmbeddedReport): string[] {
       );
     }
   }
-  for (const [level, result] of Object.entries(embedded.webhook)) {
-    lines.push(row(`webhook, ${level.slice(1)} caller(s) (worker running)`, result));
-  }
+  const { c1, c16 } = embedded.webhook;
+  lines.push(
+    row(
+      'webhook, 1 caller (worker running)',
+      c1,
+      undefined,
+      c1.rawStartC1LatencyMs ? `raw start at 1 caller: p50 ${fmt(c1.rawStartC1LatencyMs.p50)} ms` : '',
+    ),
+  );
+  lines.push(row('webhook, 16 callers (worker running)', c16));
   for (const [level, result] of Object.entries(embedded.endToEnd)) {
     lines.push(
       row(
