@@ -341,8 +341,8 @@ async function measureSqliteCeilings(
       workflowBundle: deps.ceilingBundle,
       levels: [{ concurrency: IN_FLIGHT, durationS: profile.rawActivityS }],
       warmupS: profile.warmupS,
-      // `npm start` sets no NODE_OPTIONS (see npmStartCommand): neither does its ceiling's worker.
-      extraEnv: {},
+      // The ceiling's worker runs with the environment npm start's script sets (its NODE_OPTIONS heap limits).
+      extraEnv: npmStartCommand().env,
       onCleanup: deps.onCleanup,
     }),
   );
@@ -884,7 +884,7 @@ export async function measureEmbedded(deps: EmbeddedDeps) {
       notes: [
         "npm start is package.json's start script run as written (node and its arguments, the environment it sets), cwd the repository; its dev server keeps its Web UI (as for a user), the ceilings' servers are headless.",
         `Environment: data under a fresh temporary directory (TEMPORAL_DEV_DB_FILE, PGLITE_DATA_DIR), free ports (PORT, TEMPORAL_DEV_PORT, TEMPORAL_DEV_UI_PORT, WORKER_METRICS_PORT, PAYLOAD_CODEC_PORT), JWT_SECRET / SECRETS_ENCRYPTION_KEY / PAYLOAD_ENCRYPTION_KEYS given (so nothing is written to the repository's .data/), RESEND_BASE_URL to the fake and the bench limits (${Object.keys(BENCH_LIMITS).join(', ')}). LOG_LEVEL, NODE_ENV and TEMPORAL_DEV_SQLITE_SYNCHRONOUS unset: npm start's defaults.`,
-        `Ceilings: a fresh dev server on a fresh SQLite file per ceiling and setting (${SQLITE_SETTINGS.join(', ')}); the one-activity worker (bench/ceiling/worker.ts) runs without NODE_OPTIONS, like npm start.`,
+        `Ceilings: a fresh dev server on a fresh SQLite file per ceiling and setting (${SQLITE_SETTINGS.join(', ')}); the one-activity worker (bench/ceiling/worker.ts) runs with the NODE_OPTIONS npm start's script sets.`,
         'The Hookflow phases share one npm start and one account; each starts once every run of the one before has sent its email.',
         'Webhook latency at 1 and 16 callers: autocannon, with the worker working on the runs the hits start (it always runs under npm start).',
         'Drain: 16 callers post webhooks for intakeS (the emails arriving meanwhile give the rate during intake), then the backlog they leave drains with no intake: emails/s from the moment the last hit was answered until the last email.',
