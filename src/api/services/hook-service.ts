@@ -56,7 +56,7 @@ export interface Delivery {
 export interface DeliverOptions {
   /**
    * Called once the delivery is authenticated (known token, enabled workflow, valid signature) and before
-   * anything is parsed or started; it throws to refuse the delivery. The per-token rate limit is charged here, so
+   * anything is parsed or started; it throws to refuse the delivery. The per-webhook rate limit is charged here, so
    * requests that fail the signature check never use up a sender's quota.
    */
   admit?: (workflow: { id: string }) => void | Promise<void>;
