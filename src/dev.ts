@@ -1,6 +1,9 @@
 // `npm start`: the embedded default. Everything in one command on a fresh machine: PGlite under .data/, a local
 // Temporal dev server persisted under .data/ (Web UI on :8233), the worker and the API.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createActivities, emailQuotaFor } from './activities/index.js';
 import { startApi } from './api/start.js';
 import { loadConfig } from './config.js';
@@ -9,6 +12,7 @@ import { embeddedSecret } from './embedded-secrets.js';
 import { migrateToLatest } from './db/migrate.js';
 import { exitOnStartupError, onShutdownSignal } from './lifecycle.js';
 import { secretResolverFor } from './secrets/resolver.js';
+import { bundleInChildProcess } from './temporal/bundle-child.js';
 import { findTemporalCli, startDevServer, type DevServer } from './temporal/dev-server.js';
 import { installWorkerRuntime, startWorker, type WorkerMetricsStatus } from './temporal/worker.js';
 
@@ -28,6 +32,9 @@ function workerMetricsLine(status: WorkerMetricsStatus): string {
 
 let devServer: DevServer | undefined;
 let db: DbHandle | undefined;
+/** Where this run's workflow bundle is written; removed on the way out. */
+let bundleDir: string | undefined;
+const removeBundle = () => bundleDir && rmSync(bundleDir, { recursive: true, force: true });
 
 try {
   const env = { ...process.env };
@@ -75,9 +82,17 @@ try {
     logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel,
     metrics: config.metrics,
   });
-  step('bundling workflow code and starting the worker...');
+  // Bundled in a child process (webpack's memory leaves with it) unless a prebuilt bundle is configured.
+  let workerConfig = config;
+  if (!config.temporal.workflowBundlePath) {
+    step('bundling workflow code...');
+    bundleDir = mkdtempSync(join(tmpdir(), 'hookflow-workflow-bundle-'));
+    const bundle = await bundleInChildProcess(join(bundleDir, 'workflow-bundle.js'));
+    workerConfig = { ...config, temporal: { ...config.temporal, workflowBundlePath: bundle } };
+  }
+  step('starting the worker...');
   const worker = await startWorker(
-    config,
+    workerConfig,
     temporalAddress,
     createActivities({
       config,
@@ -119,10 +134,12 @@ try {
     await worker.stop();
     await database.close();
     await running?.stop();
+    removeBundle();
     step('stopped.');
   }, config.http.shutdownGraceMs);
 } catch (error) {
   await db?.close().catch(() => undefined);
   await devServer?.stop();
+  removeBundle();
   exitOnStartupError(error);
 }

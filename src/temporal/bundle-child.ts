@@ -1,0 +1,45 @@
+// Bundles the workflow code in a child process and writes it to the file given as the only argument. `npm start`
+// runs it (bundleInChildProcess) so that webpack's memory is returned to the system when the child exits, instead of
+// staying in the long-lived process that holds the API, the worker and PGlite.
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { workflowsPath } from './worker.js';
+
+const thisFile = fileURLToPath(import.meta.url);
+
+/**
+ * Writes a fresh workflow bundle to `outFile` from a child Node process (same loader as this one: tsx from source)
+ * and resolves with its path; rejects with the child's output when it fails. Always rebuilt: a stale bundle would run
+ * old workflow code against new activities.
+ */
+export function bundleInChildProcess(outFile: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      process.execPath,
+      [...process.execArgv, thisFile, outFile],
+      { env: process.env, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error)
+          reject(new Error(`bundling the workflow code failed:\n${stderr || stdout}`, { cause: error }));
+        else resolve(outFile);
+      },
+    );
+  });
+}
+
+if (process.argv[1] === thisFile) {
+  const outFile = process.argv[2];
+  if (!outFile) throw new Error('usage: bundle-child.ts <output file>');
+  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietLogger() });
+  mkdirSync(dirname(outFile), { recursive: true });
+  writeFileSync(outFile, code);
+}
+
+/** webpack's progress lines would only repeat what npm start's own line says. */
+function quietLogger() {
+  const ignore = () => undefined;
+  return { log: ignore, trace: ignore, debug: ignore, info: ignore, warn: ignore, error: console.error };
+}
