@@ -7,11 +7,10 @@ import { Client, Connection } from '@temporalio/client';
 import {
   findFreePort,
   startDevServer,
-  waitUntilServing,
+  type DevServer,
   type SqliteSynchronous,
 } from '../../src/temporal/dev-server.js';
-import { hookflowSearchAttributes } from '../../src/temporal/search-attributes.js';
-import { startSupervised, type SupervisedProcess } from '../../src/supervised-process.js';
+import { startSupervised } from '../../src/supervised-process.js';
 import type { FakeResend } from '../../test/helpers/fake-resend.js';
 import { measureOneActivity, measureRawStart } from './ceilings.js';
 import { startCpuAccount, type CpuAccount } from './cpu.js';
@@ -219,53 +218,20 @@ function createTreeMemorySampler(root: number, roleOf: (pid: number) => string, 
 
 // --- Temporal dev servers on a SQLite file -------------------------------------------------------------------------
 
-interface FileDevServer {
-  address: string;
-  pid: number | undefined;
-  stop(): Promise<void>;
-}
-
 /**
- * A headless dev server on `dbFile` written with `setting`. The WAL settings go through src/temporal/dev-server.ts
- * (the code `npm start` runs, so the ceiling follows whatever pragmas it passes); SQLite's default has no entry point
- * there, so it is launched here with the same arguments minus the pragmas.
+ * A headless dev server on `dbFile` written with `setting`, started by src/temporal/dev-server.ts (the code `npm start`
+ * runs, so the ceilings follow whatever pragmas it passes).
  */
-async function startFileDevServer(
-  cliPath: string,
-  dbFile: string,
-  setting: SqliteSetting,
-): Promise<FileDevServer> {
-  if (setting !== 'sqlite-default') {
-    return startDevServer({ cliPath, port: 0, uiPort: 0, dbFile, sqliteSynchronous: SYNCHRONOUS[setting] });
-  }
-  const port = await findFreePort();
-  const program: SupervisedProcess = startSupervised('temporal dev server (SQLite default)', cliPath, [
-    'server',
-    'start-dev',
-    '--ip',
-    '127.0.0.1',
-    '--port',
-    String(port),
-    '--namespace',
-    'default',
-    '--log-level',
-    'error',
-    ...hookflowSearchAttributes.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
-    '--headless',
-    '--db-filename',
+function startFileDevServer(cliPath: string, dbFile: string, setting: SqliteSetting): Promise<DevServer> {
+  return startDevServer({
+    cliPath,
+    port: 0,
+    uiPort: 0,
     dbFile,
-  ]);
-  const address = `127.0.0.1:${port}`;
-  const stop = () => program.stop();
-  try {
-    await waitUntilServing(address, 'default', program, 60_000);
-  } catch (error) {
-    await stop();
-    throw new Error(`${(error as Error).message}\n--- temporal output ---\n${program.output().trim()}`, {
-      cause: error,
-    });
-  }
-  return { address, pid: await program.pid().catch(() => undefined), stop };
+    ...(setting === 'sqlite-default'
+      ? { sqliteDefaults: true }
+      : { sqliteSynchronous: SYNCHRONOUS[setting] }),
+  });
 }
 
 export interface SqliteCeilings {
@@ -298,7 +264,7 @@ async function measureSqliteCeilings(
   let walFileSeen = false;
   const withServer = async <T>(
     name: string,
-    phase: (server: FileDevServer, client: Client) => Promise<T>,
+    phase: (server: DevServer, client: Client) => Promise<T>,
   ): Promise<T> => {
     const dbFile = join(deps.workDir, `ceiling-${setting}-${name}.db`);
     const server = await startFileDevServer(deps.cliPath, dbFile, setting);

@@ -196,6 +196,8 @@ export interface DevServerOptions {
    * only, so a process crash loses nothing and a power loss may lose the last moments; `full` syncs every commit.
    */
   sqliteSynchronous?: SqliteSynchronous;
+  /** No pragmas at all: SQLite's own defaults (a rollback journal synced per commit). Only the bench compares it. */
+  sqliteDefaults?: boolean;
   namespace?: string;
   /** Dynamic config values (`--dynamic-config-value key=value`), on top of DEV_SERVER_DYNAMIC_CONFIG. */
   dynamicConfig?: Record<string, string | number | boolean>;
@@ -239,7 +241,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   if (options.uiPort && options.codecEndpoint) args.push('--ui-codec-endpoint', options.codecEndpoint);
   if (options.dbFile) {
     mkdirSync(dirname(options.dbFile), { recursive: true });
-    args.push('--db-filename', options.dbFile, ...sqlitePragmaArgs(options.sqliteSynchronous ?? 'normal'));
+    args.push('--db-filename', options.dbFile);
+    if (!options.sqliteDefaults) args.push(...sqlitePragmaArgs(options.sqliteSynchronous ?? 'normal'));
   }
 
   const program = startSupervised('temporal dev server', options.cliPath, args, { log: options.log });
