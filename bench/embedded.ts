@@ -12,8 +12,8 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import { findTemporalCli } from '../src/temporal/dev-server.js';
+import { writeWorkflowBundle } from '../src/temporal/workflow-bundle.js';
 import { startFakeResend } from '../test/helpers/fake-resend.js';
 import { commitInfo } from './lib/commit.js';
 import { embeddedProfile, measureEmbedded, SQLITE_SETTINGS, type SqliteSetting } from './lib/embedded.js';
@@ -49,7 +49,6 @@ const npmStartEnv = Object.fromEntries(
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const log = (message: string) =>
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-const quietLogger = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error };
 /** About 3 min quick, 8 full on a quiet machine; the deadline leaves room for a busy, shared one. */
 const deadlineS = flags.quick ? 480 : 1200;
 
@@ -83,15 +82,7 @@ try {
   const dir = mkdtempSync(join(tmpdir(), 'hookflow-bench-embedded-'));
   cleanups.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
   const ceilingBundle = join(dir, 'ceiling-workflows.js');
-  writeFileSync(
-    ceilingBundle,
-    (
-      await bundleWorkflowCode({
-        workflowsPath: join(repoRoot, 'bench/ceiling/workflows.ts'),
-        logger: quietLogger,
-      })
-    ).code,
-  );
+  await writeWorkflowBundle(ceilingBundle, join(repoRoot, 'bench/ceiling/workflows.ts'));
   const resend = await startFakeResend();
   cleanups.push(() => resend.close());
   const profile = embeddedProfile(flags.quick);

@@ -9,8 +9,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { bundleWorkflowCode } from '@temporalio/worker';
-import { workflowsPath } from '../src/temporal/worker.js';
+import { writeWorkflowBundle } from '../src/temporal/workflow-bundle.js';
 import { startFakeResend } from '../test/helpers/fake-resend.js';
 import { measureNative, nativeProfile, STACK_DEFAULT_HISTORY_SHARDS } from './lib/native.js';
 import { renderNative } from './lib/report.js';
@@ -27,7 +26,6 @@ const { values: flags } = parseArgs({
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const log = (message: string) =>
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-const quietLogger = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error };
 
 const cleanups: (() => Promise<unknown>)[] = [];
 async function cleanup(): Promise<void> {
@@ -44,11 +42,6 @@ try {
   const loadAverageAtStart = Math.round((loadavg()[0] ?? 0) * 100) / 100;
   const dir = mkdtempSync(join(tmpdir(), 'hookflow-bench-native-'));
   cleanups.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
-  const bundle = async (path: string, name: string) => {
-    const file = join(dir, name);
-    writeFileSync(file, (await bundleWorkflowCode({ workflowsPath: path, logger: quietLogger })).code);
-    return file;
-  };
   const resend = await startFakeResend();
   cleanups.push(() => resend.close());
   const native = await measureNative({
@@ -56,8 +49,11 @@ try {
     historyShards: Number(flags.shards),
     ...(flags['dynamic-config'] && { dynamicConfigFile: resolve(flags['dynamic-config']) }),
     workDir: dir,
-    ceilingBundle: await bundle(join(repoRoot, 'bench/ceiling/workflows.ts'), 'ceiling-workflows.js'),
-    hookflowBundle: await bundle(workflowsPath(), 'hookflow-workflows.js'),
+    ceilingBundle: await writeWorkflowBundle(
+      join(dir, 'ceiling-workflows.js'),
+      join(repoRoot, 'bench/ceiling/workflows.ts'),
+    ),
+    hookflowBundle: await writeWorkflowBundle(join(dir, 'hookflow-workflows.js')),
     resend,
     runTag: randomBytes(4).toString('hex'),
     logLevel: flags['log-level'],

@@ -17,13 +17,12 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import argon2 from 'argon2';
 import postgres from 'postgres';
 import { LOW_MEMORY_NODE_FLAGS } from '../src/stack/stack.js';
 import { findTemporalCli, startDevServer } from '../src/temporal/dev-server.js';
 import { HOOKFLOW_OWNER_ID, HOOKFLOW_WORKFLOW_ID } from '../src/temporal/search-attributes.js';
-import { workflowsPath } from '../src/temporal/worker.js';
+import { writeWorkflowBundle } from '../src/temporal/workflow-bundle.js';
 import { RUN_STEPS_WORKFLOW_TYPE } from '../src/workflows/names.js';
 import { createTestDatabase } from '../test/helpers/database.js';
 import { startFakeResend } from '../test/helpers/fake-resend.js';
@@ -152,8 +151,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-const quietLogger = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: console.error };
-
 /** argon2id verify time of a real stored hash (same parameters as the API's), then login over HTTP. */
 async function measureLogin(baseUrl: string, databaseUrl: string, email: string) {
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
@@ -274,19 +271,8 @@ async function main() {
   cleanups.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
   const hookflowBundle = join(dir, 'hookflow-workflows.js');
   const ceilingBundle = join(dir, 'ceiling-workflows.js');
-  writeFileSync(
-    hookflowBundle,
-    (await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietLogger })).code,
-  );
-  writeFileSync(
-    ceilingBundle,
-    (
-      await bundleWorkflowCode({
-        workflowsPath: join(repoRoot, 'bench/ceiling/workflows.ts'),
-        logger: quietLogger,
-      })
-    ).code,
-  );
+  await writeWorkflowBundle(hookflowBundle);
+  await writeWorkflowBundle(ceilingBundle, join(repoRoot, 'bench/ceiling/workflows.ts'));
   const database = await createTestDatabase();
   cleanups.push(() => database.drop());
   const resend = await startFakeResend();

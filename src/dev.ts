@@ -12,7 +12,7 @@ import { embeddedSecret } from './embedded-secrets.js';
 import { migrateToLatest } from './db/migrate.js';
 import { exitOnStartupError, onShutdownSignal } from './lifecycle.js';
 import { secretResolverFor } from './secrets/resolver.js';
-import { bundleInChildProcess } from './temporal/bundle-child.js';
+import { bundleInChildProcess } from './temporal/workflow-bundle.js';
 import { findTemporalCli, startDevServer, type DevServer } from './temporal/dev-server.js';
 import { installWorkerRuntime, startWorker, type WorkerMetricsStatus } from './temporal/worker.js';
 

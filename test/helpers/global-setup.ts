@@ -1,10 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bundleWorkflowCode } from '@temporalio/worker';
 import type { TestProject } from 'vitest/node';
 import { findTemporalCli, startDevServer } from '../../src/temporal/dev-server.js';
-import { workflowsPath } from '../../src/temporal/worker.js';
+import { writeWorkflowBundle } from '../../src/temporal/workflow-bundle.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -26,9 +25,7 @@ export default async function setup(project: TestProject) {
   );
 
   const dir = mkdtempSync(join(tmpdir(), 'hookflow-test-'));
-  const workflowBundlePath = join(dir, 'workflow-bundle.js');
-  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietLogger });
-  writeFileSync(workflowBundlePath, code);
+  const workflowBundlePath = await writeWorkflowBundle(join(dir, 'workflow-bundle.js'));
 
   project.provide('temporalAddress', server.address);
   project.provide('workflowBundlePath', workflowBundlePath);
@@ -38,6 +35,3 @@ export default async function setup(project: TestProject) {
     rmSync(dir, { recursive: true, force: true });
   };
 }
-
-const noop = () => undefined;
-const quietLogger = { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: console.error };

@@ -1,6 +1,7 @@
-// Bundles the workflow code in a child process and writes it to the file given as the only argument. `npm start`
-// runs it (bundleInChildProcess) so that webpack's memory is returned to the system when the child exits, instead of
-// staying in the long-lived process that holds the API, the worker and PGlite.
+// Workflow bundles written to a file: for `npm start` (in a child process, bundleInChildProcess, so that webpack's
+// memory is returned to the system when the child exits instead of staying in the long-lived process that holds the
+// API, the worker and PGlite), for the tests' global setup and for the bench. Run as a script, it writes the bundle
+// to the file given as its only argument.
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -30,16 +31,27 @@ export function bundleInChildProcess(outFile: string): Promise<string> {
   });
 }
 
-if (process.argv[1] === thisFile) {
-  const outFile = process.argv[2];
-  if (!outFile) throw new Error('usage: bundle-child.ts <output file>');
-  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: quietLogger() });
+/** Bundles the workflows at `path` (default: Hookflow's) with webpack, quietly, into `outFile`; returns `outFile`. */
+export async function writeWorkflowBundle(outFile: string, path = workflowsPath()): Promise<string> {
+  const { code } = await bundleWorkflowCode({ workflowsPath: path, logger: quietLogger });
   mkdirSync(dirname(outFile), { recursive: true });
   writeFileSync(outFile, code);
+  return outFile;
 }
 
-/** webpack's progress lines would only repeat what npm start's own line says. */
-function quietLogger() {
-  const ignore = () => undefined;
-  return { log: ignore, trace: ignore, debug: ignore, info: ignore, warn: ignore, error: console.error };
+/** webpack's progress lines say nothing its callers do not; errors still show. */
+const ignore = () => undefined;
+const quietLogger = {
+  log: ignore,
+  trace: ignore,
+  debug: ignore,
+  info: ignore,
+  warn: ignore,
+  error: console.error,
+};
+
+if (process.argv[1] === thisFile) {
+  const outFile = process.argv[2];
+  if (!outFile) throw new Error('usage: workflow-bundle.ts <output file>');
+  await writeWorkflowBundle(outFile);
 }
