@@ -1,4 +1,7 @@
-import { mkdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { PGlite } from '@electric-sql/pglite';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -64,7 +67,10 @@ function createPostgresDb(url: string): DbHandle {
 
 async function createPgliteDb(dataDir: string): Promise<DbHandle> {
   // `memory://` keeps everything in RAM (tests); anything else is a directory that persists across restarts.
-  if (!dataDir.startsWith('memory://')) mkdirSync(dataDir, { recursive: true });
+  if (!dataDir.startsWith('memory://')) {
+    mkdirSync(dataDir, { recursive: true });
+    if (!existsSync(join(dataDir, 'PG_VERSION'))) await initPgliteDataDir(dataDir);
+  }
   const client = await PGlite.create(dataDir);
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   return {
@@ -79,4 +85,22 @@ async function createPgliteDb(dataDir: string): Promise<DbHandle> {
       await client.close();
     },
   };
+}
+
+/**
+ * Creates a fresh PGlite data directory (initdb) in a child process. initdb grows PGlite's WebAssembly memory to
+ * ~1.2 GB at its peak and a WebAssembly memory never shrinks: done in this process, ~390 MiB of it stayed for the
+ * process's life (bench/RESULTS.md); opening the directory afterwards costs what any later start costs.
+ */
+async function initPgliteDataDir(dataDir: string): Promise<void> {
+  const script = `
+    const { PGlite } = await import(process.argv[1]);
+    const client = await PGlite.create(process.argv[2]);
+    await client.close();`;
+  await promisify(execFile)(
+    process.execPath,
+    ['--input-type=module', '--eval', script, import.meta.resolve('@electric-sql/pglite'), dataDir],
+    // The caller's heap limits do not apply (initdb's memory is WebAssembly's), nor do its loaders.
+    { env: { ...process.env, NODE_OPTIONS: '' } },
+  );
 }
