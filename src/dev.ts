@@ -4,17 +4,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createActivities, emailQuotaFor } from './activities/index.js';
 import { startApi } from './api/start.js';
 import { loadConfig } from './config.js';
 import { createDb, type DbHandle } from './db/client.js';
 import { embeddedSecret } from './embedded-secrets.js';
 import { migrateToLatest } from './db/migrate.js';
 import { exitOnStartupError, onShutdownSignal } from './lifecycle.js';
-import { secretResolverFor } from './secrets/resolver.js';
 import { bundleInChildProcess } from './temporal/workflow-bundle.js';
 import { findTemporalCli, startDevServer, type DevServer } from './temporal/dev-server.js';
-import { installWorkerRuntime, startWorker, type WorkerMetricsStatus } from './temporal/worker.js';
+import type { WorkerMetricsStatus } from './temporal/worker.js';
+import { startWorkerThread, type WorkerThread } from './temporal/worker-thread.js';
 
 const JWT_SECRET_FILE = '.data/jwt-secret';
 const SECRETS_KEY_FILE = '.data/secrets-key';
@@ -32,6 +31,7 @@ function workerMetricsLine(status: WorkerMetricsStatus): string {
 
 let devServer: DevServer | undefined;
 let db: DbHandle | undefined;
+let worker: WorkerThread | undefined;
 /** Where this run's workflow bundle is written; removed on the way out. */
 let bundleDir: string | undefined;
 const removeBundle = () => bundleDir && rmSync(bundleDir, { recursive: true, force: true });
@@ -76,30 +76,27 @@ try {
   db = await createDb(config);
   if (config.db.migrateOnStart) await migrateToLatest(db, { secretsKey: config.secrets.encryptionKey });
 
-  // The SDK's per-step INFO lines (webpack output, worker state changes) drown the banner below. The worker's
-  // metrics (SDK series, step outcomes) get a port of their own; the API serves its own on /metrics.
-  const workerMetrics = installWorkerRuntime({
-    logLevel: config.logLevel === 'info' ? 'warn' : config.logLevel,
-    metrics: config.metrics,
-  });
   // Bundled in a child process (webpack's memory leaves with it) unless a prebuilt bundle is configured.
-  let workerConfig = config;
   if (!config.temporal.workflowBundlePath) {
     step('bundling workflow code...');
     bundleDir = mkdtempSync(join(tmpdir(), 'hookflow-workflow-bundle-'));
-    const bundle = await bundleInChildProcess(join(bundleDir, 'workflow-bundle.js'));
-    workerConfig = { ...config, temporal: { ...config.temporal, workflowBundlePath: bundle } };
+    env.TEMPORAL_WORKFLOW_BUNDLE = await bundleInChildProcess(join(bundleDir, 'workflow-bundle.js'));
   }
   step('starting the worker...');
-  const worker = await startWorker(
-    workerConfig,
-    temporalAddress,
-    createActivities({
-      config,
-      secrets: secretResolverFor(config, db),
-      emailQuota: emailQuotaFor(config, db.db),
-    }),
-  );
+  // On an event loop of its own, so webhooks never wait behind the worker's activities; its secret and quota
+  // lookups come back here, to the one opener of PGlite. The SDK's per-step INFO lines (webpack output, worker
+  // state changes) would drown the banner below. The worker's metrics (SDK series, step outcomes) get a port of
+  // their own; the API serves its own on /metrics.
+  worker = await startWorkerThread({
+    data: {
+      env,
+      temporalAddress,
+      runtimeLogLevel: config.logLevel === 'info' ? 'warn' : config.logLevel,
+    },
+    config,
+    db,
+  });
+  const workerMetrics = worker.metrics;
   const api = await startApi(
     config,
     temporalAddress,
@@ -128,16 +125,26 @@ try {
 
   const running = devServer;
   const database = db;
-  onShutdownSignal(async () => {
+  const workerThread = worker;
+  const stopAll = async () => {
     step('stopping: API, then worker, then Temporal dev server...');
     await api.close();
-    await worker.stop();
+    await workerThread.stop();
     await database.close();
     await running?.stop();
     removeBundle();
     step('stopped.');
-  }, config.http.shutdownGraceMs);
+  };
+  onShutdownSignal(stopAll, config.http.shutdownGraceMs);
+  // A worker that fails for good (its Temporal connection lost past the SDK's retries, say) leaves webhooks
+  // accepted with nothing to run them: stop everything loudly rather than serve half a product.
+  workerThread.done.catch(async (error: unknown) => {
+    console.error('hookflow: the worker failed:', error);
+    await stopAll().catch(() => undefined);
+    process.exit(1);
+  });
 } catch (error) {
+  await worker?.stop().catch(() => undefined);
   await db?.close().catch(() => undefined);
   await devServer?.stop();
   removeBundle();

@@ -35,12 +35,19 @@ export function createSecretResolver(deps: { secrets: Pick<SecretRepo, 'findValu
 
 export type SecretResolver = ReturnType<typeof createSecretResolver>;
 
-/** The resolver of a worker process, over the database the API stores secrets in. */
-export function secretResolverFor(config: Pick<Config, 'secrets'>, db: DbHandle): SecretResolver {
+/**
+ * The resolver of a worker, over the database the API stores secrets in: opened by this worker, or reached through
+ * another thread that holds it (npm start's worker thread asks the thread with PGlite for the stored ciphertexts, and
+ * decrypts them itself).
+ */
+export function secretResolverFor(
+  config: Pick<Config, 'secrets'>,
+  store: DbHandle | Pick<SecretRepo, 'findValues'>,
+): SecretResolver {
   const key = requireSetting(
     config.secrets.encryptionKey,
     'SECRETS_ENCRYPTION_KEY',
     'The worker decrypts account secrets for http steps with it: the same key as the API.',
   );
-  return createSecretResolver({ secrets: createSecretRepo(db.db), key });
+  return createSecretResolver({ secrets: 'findValues' in store ? store : createSecretRepo(store.db), key });
 }

@@ -3,7 +3,12 @@ import { loadConfig, type Config } from '../../src/config.js';
 
 /** A valid config built the same way production builds it, from environment-style strings. */
 export function testConfig(env: Record<string, string | undefined> = {}): Config {
-  return loadConfig({
+  return loadConfig(testEnv(env));
+}
+
+/** The environment testConfig builds its config from: `env` over the tests' defaults (fresh keys each call). */
+export function testEnv(env: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  return {
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     JWT_SECRET: randomBytes(32).toString('hex'),
@@ -19,5 +24,5 @@ export function testConfig(env: Record<string, string | undefined> = {}): Config
     // Tests sign up many users, none by invitation; the other modes have their own tests (registration.test.ts).
     REGISTRATION_MODE: 'open',
     ...env,
-  });
+  };
 }

@@ -5,13 +5,14 @@ import { createActivities, emailQuotaFor } from '../../src/activities/index.js';
 import type { EmailQuota } from '../../src/activities/send-email.js';
 import { createResendTransport } from '../../src/activities/email-transport.js';
 import { buildApp, type App } from '../../src/api/app.js';
-import type { Config } from '../../src/config.js';
+import { loadConfig, type Config } from '../../src/config.js';
 import type { DbHandle } from '../../src/db/client.js';
 import type { SecretResolver } from '../../src/secrets/resolver.js';
 import { secretResolverFor } from '../../src/secrets/resolver.js';
 import { connectTemporal } from '../../src/temporal/connection.js';
 import { connectWorker, createHookflowWorker } from '../../src/temporal/worker.js';
-import { testConfig } from './config.js';
+import { startWorkerThread } from '../../src/temporal/worker-thread.js';
+import { testEnv } from './config.js';
 import { openMigratedDb, type TestDriver } from './database.js';
 import { startFakeResend, type FakeResend } from './fake-resend.js';
 
@@ -37,34 +38,30 @@ export async function startStack(
     env?: Record<string, string>;
     /** Outside vitest (the replay recorder): the server to use, and no prebuilt bundle. */
     temporalAddress?: string;
+    /**
+     * `thread`: the worker runs as npm start runs it, in a worker thread that asks this one for secrets and quotas
+     * (and sends email through the SDK from there). Default `inline`: on the test's own event loop.
+     */
+    worker?: 'inline' | 'thread';
   } = {},
 ): Promise<Stack> {
   const temporalAddress = options.temporalAddress ?? inject('temporalAddress');
   const resend = await startFakeResend();
-  const config = testConfig({
+  const env = testEnv({
     TEMPORAL_WORKFLOW_BUNDLE: options.temporalAddress ? undefined : inject('workflowBundlePath'),
     RESEND_API_KEY: 're_test_key',
     RESEND_BASE_URL: resend.url,
     PUBLIC_URL: 'http://hookflow.test',
     ...options.env,
   });
+  const config = loadConfig(env);
   const db = await openMigratedDb(options.driver ?? 'postgres');
   // The production wiring: the data converter (payload encryption when the env sets keys) comes with the config.
   const { connection, client } = await connectTemporal({ ...config.temporal, address: temporalAddress });
-  const workerConnection = await connectWorker(temporalAddress, config.temporal.connection);
-  const worker = await createHookflowWorker({
-    connection: workerConnection,
-    temporal: config.temporal,
-    email: config.email,
-    activities: createActivities({
-      config,
-      transport: createResendTransport(config.email),
-      secrets: secretResolverFor(config, db),
-      emailQuota: emailQuotaFor(config, db.db),
-    }),
-    shutdownGraceMs: 1000,
-  });
-  const running = worker.run();
+  const stopWorker =
+    options.worker === 'thread'
+      ? await startThreadWorker(env, temporalAddress, config, db)
+      : await startInlineWorker(config, temporalAddress, db);
   const app = await buildApp({ config, db, temporal: { connection, client } });
 
   return {
@@ -85,14 +82,51 @@ export async function startStack(
     },
     async close() {
       await app.close();
-      worker.shutdown();
-      await running;
-      await workerConnection.close();
+      await stopWorker();
       await connection.close();
       await db.close();
       await resend.close();
     },
   };
+}
+
+/** A worker on this event loop, with its own connection; resolves to its stop function. */
+async function startInlineWorker(config: Config, temporalAddress: string, db: DbHandle) {
+  const workerConnection = await connectWorker(temporalAddress, config.temporal.connection);
+  const worker = await createHookflowWorker({
+    connection: workerConnection,
+    temporal: config.temporal,
+    email: config.email,
+    activities: createActivities({
+      config,
+      transport: createResendTransport(config.email),
+      secrets: secretResolverFor(config, db),
+      emailQuota: emailQuotaFor(config, db.db),
+    }),
+    shutdownGraceMs: 1000,
+  });
+  const running = worker.run();
+  return async () => {
+    worker.shutdown();
+    await running;
+    await workerConnection.close();
+  };
+}
+
+/** npm start's worker: a worker thread built from `env`, its database calls answered from `db` here. */
+async function startThreadWorker(
+  env: Record<string, string | undefined>,
+  temporalAddress: string,
+  config: Config,
+  db: DbHandle,
+) {
+  const thread = await startWorkerThread({
+    // Tests end with runs still waiting in delays: a second is grace enough, as for the inline worker.
+    data: { env: { ...env, SHUTDOWN_GRACE_MS: '1000' }, temporalAddress, runtimeLogLevel: config.logLevel },
+    config,
+    db,
+  });
+  return () => thread.stop();
 }
 
 /** Polls `read` until `done` says so; fails with the last value seen. */
