@@ -40,6 +40,16 @@ function entryPath(): string {
 }
 
 /**
+ * The thread loads TypeScript through tsx like the host: inherited (undefined: the parent's options) when the host
+ * runs with it (`node --import tsx`), given otherwise (vitest runs the tests' host without it). Never the parent's
+ * list itself: a worker refuses V8 flags such as --max-old-space-size, which apply to the whole process anyway.
+ */
+export function workerExecArgv(entry: string, parentExecArgv: readonly string[]): string[] | undefined {
+  const needsTsx = entry.endsWith('.ts') && !parentExecArgv.some((arg) => arg.includes('tsx'));
+  return needsTsx ? ['--import', 'tsx'] : undefined;
+}
+
+/**
  * Starts the worker in a worker thread; resolves once it polls, rejects with the thread's own error (a ConfigError,
  * an unreachable Temporal server) when it cannot start. `db` answers the thread's secret and quota lookups.
  */
@@ -60,12 +70,9 @@ export async function startWorkerThread(options: {
   };
 
   const entry = entryPath();
-  // The thread loads TypeScript through tsx like the host: inherited with `node --import tsx`, added otherwise
-  // (vitest runs the tests' host without it).
-  const needsTsx = entry.endsWith('.ts') && !process.execArgv.some((arg) => arg.includes('tsx'));
   const thread = new Worker(entry, {
     workerData: options.data satisfies WorkerThreadData,
-    execArgv: [...process.execArgv, ...(needsTsx ? ['--import', 'tsx'] : [])],
+    execArgv: workerExecArgv(entry, process.execArgv),
   });
 
   const answer = (message: HostMessage) => thread.postMessage(message);
