@@ -71,7 +71,10 @@ export async function measureOneActivity(options: {
   /** Registers the worker's stop with the run's cleanups (deadline, Ctrl-C). */
   onCleanup: (stop: () => Promise<unknown>) => void;
   extraCpu?: () => Record<string, number | readonly number[] | undefined>;
+  /** A local activity (benchOneLocalActivity) instead of a normal one. */
+  local?: boolean;
 }): Promise<Record<string, LoadResult>> {
+  const workflowType = options.local ? 'benchOneLocalActivity' : 'benchOneActivity';
   const ceilingWorker = spawnBenchChild(
     'bench/ceiling/worker.ts',
     {
@@ -109,7 +112,7 @@ export async function measureOneActivity(options: {
             ...options.extraCpu?.(),
           })),
         op: async (seq) => {
-          const workflowId = `raw-activity-${options.taskQueue}-c${concurrency}-${seq}`;
+          const workflowId = `${workflowType}-${options.taskQueue}-c${concurrency}-${seq}`;
           const activityRan = new Promise<void>((resolve, reject) => {
             const timeout = setTimeout(() => {
               ran.delete(workflowId);
@@ -120,7 +123,7 @@ export async function measureOneActivity(options: {
               resolve();
             });
           });
-          await options.client.workflow.start('benchOneActivity', {
+          await options.client.workflow.start(workflowType, {
             taskQueue: options.taskQueue,
             workflowId,
           });

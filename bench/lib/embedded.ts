@@ -239,6 +239,8 @@ export interface SqliteCeilings {
   walFileSeen: boolean;
   rawStartWorkflow: Record<string, LoadResult>;
   rawOneActivity: Record<string, LoadResult>;
+  /** The one-activity ceiling with a local activity instead: measured for npm start's own setting only. */
+  rawOneLocalActivity?: Record<string, LoadResult>;
 }
 
 interface CeilingDeps {
@@ -252,13 +254,14 @@ interface CeilingDeps {
 }
 
 /**
- * Raw start at each of `rawStartLevels` (concurrent callers) and the one-activity ceiling (64 in flight), each on a
- * fresh server and file.
+ * Raw start at each of `rawStartLevels` (concurrent callers) and the one-activity ceiling (64 in flight), with a
+ * local activity too when `local`, each on a fresh server and file.
  */
 async function measureSqliteCeilings(
   deps: CeilingDeps,
   setting: SqliteSetting,
   rawStartLevels: readonly number[],
+  local: boolean,
 ): Promise<SqliteCeilings> {
   const { profile } = deps;
   let walFileSeen = false;
@@ -297,22 +300,32 @@ async function measureSqliteCeilings(
       }),
     );
   }
-  deps.log(`npm start's configuration: raw one-activity workflow, ${IN_FLIGHT} in flight, SQLite ${setting}`);
-  const rawActivity = await withServer('one-activity', (server, client) =>
-    measureOneActivity({
-      client,
-      address: server.address,
-      temporalPid: server.pid,
-      taskQueue: `embedded-ceiling-${deps.runTag}-${setting}`,
-      workflowBundle: deps.ceilingBundle,
-      levels: [{ concurrency: IN_FLIGHT, durationS: profile.rawActivityS }],
-      warmupS: profile.warmupS,
-      // The ceiling's worker runs with the environment npm start's script sets (its NODE_OPTIONS heap limits).
-      extraEnv: npmStartCommand().env,
-      onCleanup: deps.onCleanup,
-    }),
-  );
-  return { walFileSeen, rawStartWorkflow: rawStart, rawOneActivity: rawActivity };
+  const oneActivity = (kind: 'one-activity' | 'one-local-activity') => {
+    deps.log(`npm start's configuration: raw ${kind} workflow, ${IN_FLIGHT} in flight, SQLite ${setting}`);
+    return withServer(kind, (server, client) =>
+      measureOneActivity({
+        client,
+        address: server.address,
+        temporalPid: server.pid,
+        taskQueue: `embedded-ceiling-${deps.runTag}-${setting}`,
+        workflowBundle: deps.ceilingBundle,
+        levels: [{ concurrency: IN_FLIGHT, durationS: profile.rawActivityS }],
+        warmupS: profile.warmupS,
+        // The ceiling's worker runs with the environment npm start's script sets (its NODE_OPTIONS heap limits).
+        extraEnv: npmStartCommand().env,
+        onCleanup: deps.onCleanup,
+        local: kind === 'one-local-activity',
+      }),
+    );
+  };
+  const rawActivity = await oneActivity('one-activity');
+  const rawLocalActivity = local ? await oneActivity('one-local-activity') : undefined;
+  return {
+    walFileSeen,
+    rawStartWorkflow: rawStart,
+    rawOneActivity: rawActivity,
+    ...(rawLocalActivity && { rawOneLocalActivity: rawLocalActivity }),
+  };
 }
 
 // --- npm start ------------------------------------------------------------------------------------------------------
@@ -620,11 +633,12 @@ export async function measureEmbedded(deps: EmbeddedDeps) {
   const ceilings: Partial<Record<SqliteSetting, SqliteCeilings>> = {};
   for (const setting of deps.ceilingSettings ?? SQLITE_SETTINGS)
     // At one caller too for npm start's own setting: the least a webhook's StartWorkflow can take there, the floor
-    // under the webhook latency at one caller.
+    // under the webhook latency at one caller; and with a local activity, what the email send would gain as one.
     ceilings[setting] = await measureSqliteCeilings(
       deps,
       setting,
       setting === NPM_START_SQLITE ? [1, IN_FLIGHT] : [IN_FLIGHT],
+      setting === NPM_START_SQLITE,
     );
   type CeilingMeasure = 'rawStartWorkflow' | 'rawOneActivity';
   /** A ceiling of this run in runs/s; 0 when that setting was not measured. */
@@ -839,6 +853,15 @@ export async function measureEmbedded(deps: EmbeddedDeps) {
     },
   ];
 
+  const localActivity = {
+    perSecond: chosen.rawOneLocalActivity?.[inFlight]?.perSecond ?? null,
+    /** The local-activity ceiling ÷ the one-activity ceiling, same setting, same run. */
+    ratioToOneActivity: ratio(
+      chosen.rawOneLocalActivity?.[inFlight]?.perSecond ?? 0,
+      ceilingOf(NPM_START_SQLITE, 'rawOneActivity'),
+    ),
+  };
+
   return {
     config: {
       command: `node ${npmStartCommand().nodeArgs.join(' ')}`,
@@ -859,6 +882,7 @@ export async function measureEmbedded(deps: EmbeddedDeps) {
     },
     ceilings,
     sqliteToNpmStart,
+    localActivity,
     startupS: app.startupS,
     stopS,
     webhook: {

@@ -140,6 +140,12 @@ export function renderEmbedded(embedded: EmbeddedReport): string[] {
       );
     }
   }
+  const { localActivity } = embedded;
+  if (localActivity.perSecond !== null)
+    lines.push(
+      `  one local activity instead (${embedded.config.sqlite}): ${fmt(localActivity.perSecond)} runs/s, ` +
+        `${pct(localActivity.ratioToOneActivity)} of the one-activity ceiling`,
+    );
   const { c1, c16 } = embedded.webhook;
   lines.push(
     row(
