@@ -283,6 +283,11 @@ const envFields = z.object({
 
   WEBHOOK_MAX_BODY_BYTES: positiveInt(256 * 1024),
   WEBHOOK_RATE_LIMIT_PER_MINUTE: positiveInt(600),
+  /** Admission control (src/limits/backlog-admission.ts); 0, the default, admits whatever the backlog. */
+  WEBHOOK_MAX_BACKLOG_SECONDS: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(0).max(86_400).default(0),
+  ),
   MANUAL_RUNS_PER_MINUTE: positiveInt(30),
   WEBHOOK_ROTATION_GRACE_SECONDS: z.preprocess(
     emptyAsUndefined,
@@ -468,6 +473,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     webhooks: {
       maxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES,
       rateLimitPerMinute: e.WEBHOOK_RATE_LIMIT_PER_MINUTE,
+      /**
+       * Refuse deliveries (503 + Retry-After) while the tasks waiting for a worker would take longer than this to
+       * drain; 0: never.
+       */
+      maxBacklogSeconds: e.WEBHOOK_MAX_BACKLOG_SECONDS,
       /** How long a rotated-out token and signing secret keep working (0: they stop at once). */
       rotationGraceMs: e.WEBHOOK_ROTATION_GRACE_SECONDS * 1000,
     },

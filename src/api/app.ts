@@ -11,6 +11,7 @@ import { createWorkflowRepo } from '../db/repos/workflow-repo.js';
 import { createTemporalAdapter, runStartDetails } from '../temporal/adapter.js';
 import { createApiMetrics, type ApiMetrics } from '../metrics/api-metrics.js';
 import { createTemporalSchedules } from '../temporal/schedules.js';
+import { httpTaskQueue } from '../workflows/names.js';
 import { createWebhookCredentials } from '../secrets/webhook-credentials.js';
 import { requestLogSerializers } from './log-redaction.js';
 import { authPlugin } from './plugins/auth.js';
@@ -29,6 +30,7 @@ import { createHealthService } from './services/health-service.js';
 import { createHookService } from './services/hook-service.js';
 import { createInvitationService } from './services/invitation-service.js';
 import { createDatabaseLoginBackoff, deleteForgottenLoginBackoff } from './services/login-backoff.js';
+import { createBacklogAdmission } from '../limits/backlog-admission.js';
 import { createRateLimiter, deleteExpiredRateLimits } from '../limits/rate-limiter.js';
 import { createRunService } from './services/run-service.js';
 import { createScheduleService, type ScheduleService } from './services/schedule-service.js';
@@ -200,12 +202,27 @@ export async function buildApp(deps: AppDeps) {
     },
     { prefix: '/v1' },
   );
+  // The queues Hookflow's workers poll: the interpreter's workflow tasks and emails, and the http steps.
+  const admission =
+    config.webhooks.maxBacklogSeconds > 0
+      ? createBacklogAdmission({
+          client: deps.temporal.client,
+          namespace: config.temporal.namespace,
+          queues: [
+            { name: config.temporal.taskQueue, types: ['workflow', 'activity'] },
+            { name: httpTaskQueue(config.temporal.taskQueue), types: ['activity'] },
+          ],
+          maxSeconds: config.webhooks.maxBacklogSeconds,
+          warn: (message, error) => app.log.warn({ err: error }, message),
+        })
+      : undefined;
   await app.register(hookRoutes, {
     prefix: '/hooks',
     hooks,
     maxBodyBytes: config.webhooks.maxBodyBytes,
     metrics,
     limiter: rateLimiter('webhook', config.webhooks.rateLimitPerMinute),
+    admission,
   });
 
   // PostgreSQL owns schedule definitions, Temporal the Schedules: repair any difference a crash or an outage left,
@@ -235,6 +252,7 @@ export async function buildApp(deps: AppDeps) {
     done();
   });
   app.addHook('onClose', async () => {
+    admission?.stop();
     clearInterval(timer);
     clearInterval(rateLimitCleanup);
     await reconciling;

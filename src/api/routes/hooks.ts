@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { AppError } from '../../errors.js';
 import type { ApiMetrics } from '../../metrics/api-metrics.js';
 import type { HookService } from '../services/hook-service.js';
+import type { BacklogAdmission } from '../../limits/backlog-admission.js';
 import type { RateLimiter } from '../../limits/rate-limiter.js';
 import { errorResponses } from './common.js';
 
@@ -17,7 +18,9 @@ export const hookRoutes: FastifyPluginAsyncZod<{
   maxBodyBytes: number;
   limiter: RateLimiter;
   metrics: Pick<ApiMetrics, 'observeWebhookDelivery'>;
-}> = (app, { hooks, maxBodyBytes, limiter, metrics }) => {
+  /** Set when WEBHOOK_MAX_BACKLOG_SECONDS bounds the backlog. */
+  admission?: Pick<BacklogAdmission, 'check'>;
+}> = (app, { hooks, maxBodyBytes, limiter, metrics, admission }) => {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: maxBodyBytes }, (_request, body, done) => {
     done(null, body);
@@ -46,6 +49,18 @@ export const hookRoutes: FastifyPluginAsyncZod<{
       },
     },
     async (request, reply) => {
+      // Before anything else, so a refusal costs nothing: the decision is read in the background.
+      const decision = admission?.check();
+      if (decision && !decision.admit) {
+        throw new AppError(
+          'OVER_CAPACITY',
+          503,
+          `Over capacity: the runs already accepted would take about ${Math.ceil(decision.drainSeconds)} s to ` +
+            `reach a worker (WEBHOOK_MAX_BACKLOG_SECONDS). Nothing was started; retry in ${decision.retryAfterSeconds} s.`,
+          [],
+          { 'retry-after': String(decision.retryAfterSeconds) },
+        );
+      }
       const accepted = await hooks.deliver(
         {
           token: request.params.token,
