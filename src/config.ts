@@ -286,7 +286,16 @@ const envFields = z.object({
   /** Admission control (src/limits/backlog-admission.ts); 0, the default, admits whatever the backlog. */
   WEBHOOK_MAX_BACKLOG_SECONDS: z.preprocess(
     emptyAsUndefined,
-    z.coerce.number().int().min(0).max(86_400).default(0),
+    z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(86_400)
+      .refine((seconds) => seconds === 0 || seconds >= 10, {
+        message:
+          'must be 0 (never refuse) or at least 10: Temporal renews the task-queue stats it is judged by every few seconds',
+      })
+      .default(0),
   ),
   MANUAL_RUNS_PER_MINUTE: positiveInt(30),
   WEBHOOK_ROTATION_GRACE_SECONDS: z.preprocess(
@@ -473,10 +482,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     webhooks: {
       maxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES,
       rateLimitPerMinute: e.WEBHOOK_RATE_LIMIT_PER_MINUTE,
-      /**
-       * Refuse deliveries (503 + Retry-After) while the tasks waiting for a worker would take longer than this to
-       * drain; 0: never.
-       */
+      /** Refuse deliveries (503 + Retry-After) while a task has waited longer than this for a worker; 0: never. */
       maxBacklogSeconds: e.WEBHOOK_MAX_BACKLOG_SECONDS,
       /** How long a rotated-out token and signing secret keep working (0: they stop at once). */
       rotationGraceMs: e.WEBHOOK_ROTATION_GRACE_SECONDS * 1000,

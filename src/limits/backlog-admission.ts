@@ -7,52 +7,50 @@ const { TaskQueueKind, TaskQueueType } = proto.temporal.api.enums.v1;
  * Admission control for webhooks (WEBHOOK_MAX_BACKLOG_SECONDS, off by default). A webhook answered 202 is a run that
  * will complete, however long the queue: past what the workers can drain, runs wait longer and longer and the
  * backlog only grows. With a bound, the API refuses new deliveries (503 + Retry-After; senders retry) while the
- * tasks already waiting for a worker would take longer than the bound to be handed out. The backlog is Temporal's
- * own (DescribeTaskQueue stats of the task queues Hookflow's workers poll), read in the background once a second,
- * so a refusal costs a webhook nothing and holds across API replicas.
+ * oldest task waiting for a worker has waited longer than the bound. The backlog is Temporal's own (DescribeTaskQueue
+ * stats of the task queues Hookflow's workers poll), read in the background once a second, so a refusal costs a
+ * webhook nothing and holds across API replicas.
+ *
+ * Why the oldest task's wait and not backlog ÷ dispatch rate: measured on the dev server (bench/RESULTS.md), the
+ * server refreshes these stats every ~5 s and its dispatch rate is a slow average, which read a 6 s backlog as 19 s
+ * after a burst. The wait of the oldest task is what a run in the queue actually experiences, and it cannot be
+ * inflated by a rate that lags.
  */
 
-/** What one task queue and task type reports: tasks waiting, the oldest's wait, the rate tasks are handed out. */
+/** What one task queue and task type reports: tasks waiting for a worker, and how long the oldest has waited. */
 export interface BacklogStats {
   queue: string;
   type: 'workflow' | 'activity';
   backlogCount: number;
   oldestAgeSeconds: number;
-  dispatchPerSecond: number;
 }
 
 export type AdmissionDecision =
   | { admit: true }
-  | { admit: false; retryAfterSeconds: number; drainSeconds: number; queue: string; type: string };
+  | { admit: false; retryAfterSeconds: number; waitedSeconds: number; queue: string; type: string };
 
-/** The longest Retry-After the API asks for: a sender should look again within a minute. */
+/** Retry-After bounds: the stats behind a refusal are renewed every few seconds; a sender should look again within a minute. */
+const MIN_RETRY_AFTER_S = 5;
 const MAX_RETRY_AFTER_S = 60;
 
-/**
- * How long the backlog of one queue would take to drain: its tasks at the rate they are being handed out; with
- * none handed out (no worker polls, or the rate is not measured yet), the age of the oldest waiting task.
- */
-export function drainSeconds(stats: BacklogStats): number {
-  if (stats.backlogCount === 0) return 0;
-  if (stats.dispatchPerSecond > 0) return stats.backlogCount / stats.dispatchPerSecond;
-  return stats.oldestAgeSeconds;
-}
-
-/** Refuse while any queue's backlog would take longer than `maxSeconds` to drain. */
+/** Refuse while a task of any queue has waited longer than `maxSeconds` for a worker. */
 export function decideAdmission(stats: readonly BacklogStats[], maxSeconds: number): AdmissionDecision {
-  let worst: { stats: BacklogStats; seconds: number } | undefined;
+  let worst: BacklogStats | undefined;
   for (const entry of stats) {
-    const seconds = drainSeconds(entry);
-    if (!worst || seconds > worst.seconds) worst = { stats: entry, seconds };
+    if (entry.backlogCount === 0) continue;
+    if (!worst || entry.oldestAgeSeconds > worst.oldestAgeSeconds) worst = entry;
   }
-  if (!worst || worst.seconds <= maxSeconds) return { admit: true };
+  if (!worst || worst.oldestAgeSeconds <= maxSeconds) return { admit: true };
   return {
     admit: false,
-    drainSeconds: worst.seconds,
-    // The excess drains in about that long, if nothing else arrives meanwhile.
-    retryAfterSeconds: Math.min(MAX_RETRY_AFTER_S, Math.max(1, Math.ceil(worst.seconds - maxSeconds))),
-    queue: worst.stats.queue,
-    type: worst.stats.type,
+    waitedSeconds: worst.oldestAgeSeconds,
+    // About when the excess over the bound is gone, if the workers keep pace and nothing else arrives.
+    retryAfterSeconds: Math.min(
+      MAX_RETRY_AFTER_S,
+      Math.max(MIN_RETRY_AFTER_S, Math.ceil(worst.oldestAgeSeconds - maxSeconds)),
+    ),
+    queue: worst.queue,
+    type: worst.type,
   };
 }
 
@@ -95,7 +93,6 @@ export function createBacklogAdmission(options: {
       type,
       backlogCount: Number(stats?.approximateBacklogCount ?? 0),
       oldestAgeSeconds: Number(age?.seconds ?? 0) + (age?.nanos ?? 0) / 1e9,
-      dispatchPerSecond: stats?.tasksDispatchRate ?? 0,
     };
   };
 

@@ -40,9 +40,10 @@ export async function startStack(
     temporalAddress?: string;
     /**
      * `thread`: the worker runs as npm start runs it, in a worker thread that asks this one for secrets and quotas
-     * (and sends email through the SDK from there). Default `inline`: on the test's own event loop.
+     * (and sends email through the SDK from there). Default `inline`: on the test's own event loop. `none`: no
+     * worker (the test starts one with startInlineWorker when it wants the runs to proceed).
      */
-    worker?: 'inline' | 'thread';
+    worker?: 'inline' | 'thread' | 'none';
   } = {},
 ): Promise<Stack> {
   const temporalAddress = options.temporalAddress ?? inject('temporalAddress');
@@ -59,9 +60,11 @@ export async function startStack(
   // The production wiring: the data converter (payload encryption when the env sets keys) comes with the config.
   const { connection, client } = await connectTemporal({ ...config.temporal, address: temporalAddress });
   const stopWorker =
-    options.worker === 'thread'
-      ? await startThreadWorker(env, temporalAddress, config, db)
-      : await startInlineWorker(config, temporalAddress, db);
+    options.worker === 'none'
+      ? () => Promise.resolve()
+      : options.worker === 'thread'
+        ? await startThreadWorker(env, temporalAddress, config, db)
+        : await startInlineWorker(config, temporalAddress, db);
   const app = await buildApp({ config, db, temporal: { connection, client } });
 
   return {
@@ -91,7 +94,7 @@ export async function startStack(
 }
 
 /** A worker on this event loop, with its own connection; resolves to its stop function. */
-async function startInlineWorker(config: Config, temporalAddress: string, db: DbHandle) {
+export async function startInlineWorker(config: Config, temporalAddress: string, db: DbHandle) {
   const workerConnection = await connectWorker(temporalAddress, config.temporal.connection);
   const worker = await createHookflowWorker({
     connection: workerConnection,

@@ -1,60 +1,62 @@
 import { describe, expect, it } from 'vitest';
-import { decideAdmission, drainSeconds, type BacklogStats } from '../../src/limits/backlog-admission.js';
+import { decideAdmission, type BacklogStats } from '../../src/limits/backlog-admission.js';
+import { testConfig } from '../helpers/config.js';
 
 const stats = (overrides: Partial<BacklogStats>): BacklogStats => ({
   queue: 'hookflow',
   type: 'activity',
   backlogCount: 0,
   oldestAgeSeconds: 0,
-  dispatchPerSecond: 0,
   ...overrides,
 });
 
-describe('drainSeconds', () => {
-  it('is the backlog at the rate tasks are handed out', () => {
-    expect(drainSeconds(stats({ backlogCount: 300, dispatchPerSecond: 10, oldestAgeSeconds: 2 }))).toBe(30);
-  });
-  it('is the oldest task’s wait when nothing is handed out (no worker polls)', () => {
-    expect(drainSeconds(stats({ backlogCount: 5, oldestAgeSeconds: 42 }))).toBe(42);
-  });
-  it('is 0 with nothing waiting, whatever the age reported', () => {
-    expect(drainSeconds(stats({ backlogCount: 0, oldestAgeSeconds: 9, dispatchPerSecond: 0 }))).toBe(0);
-  });
-});
-
 describe('decideAdmission', () => {
-  it('admits while every queue drains within the bound', () => {
+  it('admits while no task has waited longer than the bound', () => {
     const decision = decideAdmission(
       [
-        stats({ backlogCount: 100, dispatchPerSecond: 10 }),
-        stats({ type: 'workflow', backlogCount: 5, dispatchPerSecond: 50 }),
+        stats({ backlogCount: 300, oldestAgeSeconds: 9 }),
+        stats({ type: 'workflow', backlogCount: 5, oldestAgeSeconds: 1 }),
       ],
       10,
     );
     expect(decision).toEqual({ admit: true });
   });
 
-  it('refuses on the slowest queue, asking to retry once the excess drains', () => {
+  it('refuses on the queue whose oldest task waited longest, asking to retry once the excess is gone', () => {
     const decision = decideAdmission(
       [
-        stats({ type: 'workflow', backlogCount: 10, dispatchPerSecond: 50 }),
-        stats({ queue: 'hookflow', type: 'activity', backlogCount: 250, dispatchPerSecond: 10 }),
+        stats({ type: 'workflow', backlogCount: 10, oldestAgeSeconds: 3 }),
+        stats({ queue: 'hookflow-http', type: 'activity', backlogCount: 250, oldestAgeSeconds: 25.4 }),
       ],
       10,
     );
     expect(decision).toEqual({
       admit: false,
-      drainSeconds: 25,
-      retryAfterSeconds: 15,
-      queue: 'hookflow',
+      waitedSeconds: 25.4,
+      retryAfterSeconds: 16,
+      queue: 'hookflow-http',
       type: 'activity',
     });
   });
 
-  it('asks for at least 1 s and at most a minute', () => {
-    const barely = decideAdmission([stats({ backlogCount: 101, dispatchPerSecond: 10 })], 10);
-    expect(barely).toMatchObject({ admit: false, retryAfterSeconds: 1 });
+  it('ignores an age reported for an empty queue', () => {
+    expect(decideAdmission([stats({ backlogCount: 0, oldestAgeSeconds: 99 })], 10)).toEqual({ admit: true });
+  });
+
+  it('asks for 5 s at least (the stats are renewed every few seconds) and a minute at most', () => {
+    const barely = decideAdmission([stats({ backlogCount: 3, oldestAgeSeconds: 10.5 })], 10);
+    expect(barely).toMatchObject({ admit: false, retryAfterSeconds: 5 });
     const far = decideAdmission([stats({ backlogCount: 5, oldestAgeSeconds: 3600 })], 10);
     expect(far).toMatchObject({ admit: false, retryAfterSeconds: 60 });
+  });
+});
+
+describe('WEBHOOK_MAX_BACKLOG_SECONDS', () => {
+  it('is off by default, and refuses bounds the task-queue stats cannot judge', () => {
+    expect(testConfig().webhooks.maxBacklogSeconds).toBe(0);
+    expect(testConfig({ WEBHOOK_MAX_BACKLOG_SECONDS: '30' }).webhooks.maxBacklogSeconds).toBe(30);
+    expect(() => testConfig({ WEBHOOK_MAX_BACKLOG_SECONDS: '2' })).toThrow(
+      /WEBHOOK_MAX_BACKLOG_SECONDS.*at least 10/,
+    );
   });
 });

@@ -55,8 +55,8 @@ export const hookRoutes: FastifyPluginAsyncZod<{
         throw new AppError(
           'OVER_CAPACITY',
           503,
-          `Over capacity: the runs already accepted would take about ${Math.ceil(decision.drainSeconds)} s to ` +
-            `reach a worker (WEBHOOK_MAX_BACKLOG_SECONDS). Nothing was started; retry in ${decision.retryAfterSeconds} s.`,
+          `Over capacity: runs accepted earlier have waited ${Math.floor(decision.waitedSeconds)} s for a worker ` +
+            `(WEBHOOK_MAX_BACKLOG_SECONDS). Nothing was started; retry in ${decision.retryAfterSeconds} s.`,
           [],
           { 'retry-after': String(decision.retryAfterSeconds) },
         );
