@@ -30,6 +30,9 @@ it('creates a fresh data directory, and a reopened one keeps its data', async ()
     // PGlite answers `{ rows }`.
     const result = (await second.db.execute(sql`select note from restart_check`)) as { rows: unknown[] };
     expect(result.rows).toEqual([{ note: 'kept' }]);
+    // A buffer pool sized for an embedded database, not PostgreSQL's server default (128MB, all resident).
+    const buffers = (await second.db.execute(sql`show shared_buffers`)) as { rows: unknown[] };
+    expect(buffers.rows).toEqual([{ shared_buffers: '16MB' }]);
   } finally {
     await second.close();
   }
