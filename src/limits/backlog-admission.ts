@@ -57,8 +57,6 @@ export function decideAdmission(stats: readonly BacklogStats[], maxSeconds: numb
 export interface BacklogAdmission {
   /** The decision of the last reading: admit until a reading says otherwise. */
   check(): AdmissionDecision;
-  /** Reads the backlog now (the timer does it every interval); resolves once the decision reflects it. */
-  refresh(): Promise<void>;
   stop(): void;
 }
 
@@ -119,7 +117,6 @@ export function createBacklogAdmission(options: {
   timer.unref();
   return {
     check: () => decision,
-    refresh,
     stop: () => clearInterval(timer),
   };
 }
