@@ -5,6 +5,8 @@ import { createActivities, emailQuotaFor } from '../../src/activities/index.js';
 import type { EmailQuota } from '../../src/activities/send-email.js';
 import { createResendTransport } from '../../src/activities/email-transport.js';
 import { buildApp, type App } from '../../src/api/app.js';
+import type { RunResource } from '../../src/api/services/run-service.js';
+import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { DbHandle } from '../../src/db/client.js';
 import type { SecretResolver } from '../../src/secrets/resolver.js';
@@ -29,6 +31,10 @@ export interface Stack {
   db: DbHandle;
   /** Registers a fresh user and returns its bearer header. */
   signUp(): Promise<{ authorization: string; userId: string }>;
+  /** POST /v1/workflows as `authorization` with `definition` (name and steps); fails the test unless 201. */
+  createWorkflow(authorization: string, definition: object): Promise<WorkflowResource>;
+  /** GET /v1/runs/:id until the run is no longer running (`timeoutMs`, default 20 s); returns it. */
+  runToEnd(authorization: string, runId: string, timeoutMs?: number): Promise<RunResource>;
   close(): Promise<void>;
 }
 
@@ -82,6 +88,24 @@ export async function startStack(
       if (response.statusCode !== 201) throw new Error(`sign-up failed: ${response.body}`);
       const body = response.json<{ user: { id: string }; token: string }>();
       return { authorization: `Bearer ${body.token}`, userId: body.user.id };
+    },
+    async createWorkflow(authorization, definition) {
+      const created = await app.inject({
+        method: 'POST',
+        url: '/v1/workflows',
+        headers: { authorization },
+        payload: definition,
+      });
+      if (created.statusCode !== 201) throw new Error(`workflow not created: ${created.body}`);
+      return created.json<WorkflowResource>();
+    },
+    runToEnd(authorization, runId, timeoutMs) {
+      return eventually(
+        async () =>
+          (await app.inject({ url: `/v1/runs/${runId}`, headers: { authorization } })).json<RunResource>(),
+        (run) => run.status !== 'running',
+        timeoutMs,
+      );
     },
     async close() {
       await app.close();

@@ -1,6 +1,4 @@
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
-import type { RunResource } from '../../src/api/services/run-service.js';
-import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
 import { eventually, startInlineWorker, startStack, type Stack } from '../helpers/stack.js';
 
 /*
@@ -23,19 +21,12 @@ afterAll(async () => {
 
 it('refuses webhooks with 503 + Retry-After while runs wait past the bound, then accepts them again', async () => {
   const { authorization } = await stack.signUp();
-  const created = await stack.app.inject({
-    method: 'POST',
-    url: '/v1/workflows',
-    headers: { authorization },
-    payload: {
-      name: 'Backlog',
-      steps: [
-        { id: 'notify', type: 'email', params: { to: '{{trigger.body.email}}', subject: 'Hi', text: 'x' } },
-      ],
-    },
+  const { webhook } = await stack.createWorkflow(authorization, {
+    name: 'Backlog',
+    steps: [
+      { id: 'notify', type: 'email', params: { to: '{{trigger.body.email}}', subject: 'Hi', text: 'x' } },
+    ],
   });
-  expect(created.statusCode, created.body).toBe(201);
-  const { webhook } = created.json<WorkflowResource>();
   let sequence = 0;
   const accepted: string[] = [];
   const hit = async () => {
@@ -67,16 +58,7 @@ it('refuses webhooks with 503 + Retry-After while runs wait past the bound, then
   expect(again.statusCode, again.body).toBe(202);
 
   // Every accepted delivery ran, with one email each; the refused ones started nothing.
-  for (const runId of accepted) {
-    const run = await eventually(
-      async () =>
-        (
-          await stack.app.inject({ url: `/v1/runs/${runId}`, headers: { authorization } })
-        ).json<RunResource>(),
-      (resource) => resource.status !== 'running',
-    );
-    expect(run.status).toBe('completed');
-  }
+  for (const runId of accepted) expect((await stack.runToEnd(authorization, runId)).status).toBe('completed');
   const emailedRuns = stack.resend.requests.map((request) => request.idempotencyKey?.split('/')[0]);
   expect(emailedRuns.sort()).toEqual([...accepted].sort());
 }, 180_000);

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RunResource } from '../../src/api/services/run-service.js';
-import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
-import { eventually, startStack, type Stack } from '../helpers/stack.js';
+import { startStack, type Stack } from '../helpers/stack.js';
 
 /*
  * EMAIL_DAILY_QUOTA (issue 11): each account may send to so many recipients a day, counted in the database across
@@ -21,24 +20,17 @@ afterAll(async () => {
 /** An account with one workflow that emails `to` and copies `cc` (2 recipients a run). */
 async function accountWithWorkflow() {
   const { authorization } = await stack.signUp();
-  const created = await stack.app.inject({
-    method: 'POST',
-    url: '/v1/workflows',
-    headers: { authorization },
-    payload: {
-      name: 'Two recipients',
-      steps: [
-        {
-          id: 'notify',
-          type: 'email',
-          params: { to: '{{trigger.body.email}}', cc: 'team@example.com', subject: 'Quota', text: 'Hi' },
-          retry: { maxAttempts: 2, initialInterval: '100ms' },
-        },
-      ],
-    },
+  const workflow = await stack.createWorkflow(authorization, {
+    name: 'Two recipients',
+    steps: [
+      {
+        id: 'notify',
+        type: 'email',
+        params: { to: '{{trigger.body.email}}', cc: 'team@example.com', subject: 'Quota', text: 'Hi' },
+        retry: { maxAttempts: 2, initialInterval: '100ms' },
+      },
+    ],
   });
-  expect(created.statusCode, created.body).toBe(201);
-  const workflow = created.json<WorkflowResource>();
 
   async function run(email: string): Promise<RunResource> {
     const hit = await stack.app.inject({
@@ -47,14 +39,7 @@ async function accountWithWorkflow() {
       payload: { email },
     });
     expect(hit.statusCode, hit.body).toBe(202);
-    const { runId } = hit.json<{ runId: string }>();
-    return eventually(
-      async () =>
-        (
-          await stack.app.inject({ method: 'GET', url: `/v1/runs/${runId}`, headers: { authorization } })
-        ).json<RunResource>(),
-      (resource) => resource.status !== 'running',
-    );
+    return stack.runToEnd(authorization, hit.json<{ runId: string }>().runId);
   }
   return { run };
 }

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
 import { eventually, startStack, type Stack } from '../helpers/stack.js';
 
 /*
@@ -22,19 +21,12 @@ afterAll(async () => {
 
 async function tenant(name: string) {
   const { authorization } = await stack.signUp();
-  const created = await stack.app.inject({
-    method: 'POST',
-    url: '/v1/workflows',
-    headers: { authorization },
-    payload: {
-      name: `${name} signups`,
-      steps: [
-        { id: 'welcome', type: 'email', params: { to: '{{trigger.body.email}}', subject: name, text: 'Hi' } },
-      ],
-    },
+  const workflow = await stack.createWorkflow(authorization, {
+    name: `${name} signups`,
+    steps: [
+      { id: 'welcome', type: 'email', params: { to: '{{trigger.body.email}}', subject: name, text: 'Hi' } },
+    ],
   });
-  expect(created.statusCode, created.body).toBe(201);
-  const workflow = created.json<WorkflowResource>();
   return {
     async hit(email: string) {
       const answer = await stack.app.inject({

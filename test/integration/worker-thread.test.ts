@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { RunResource } from '../../src/api/services/run-service.js';
-import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
 import { startWorkerThread } from '../../src/temporal/worker-thread.js';
 import { testEnv } from '../helpers/config.js';
 import { openMigratedDb } from '../helpers/database.js';
 import { startHttpTarget, type HttpTarget } from '../helpers/http-target.js';
-import { eventually, startStack, type Stack } from '../helpers/stack.js';
+import { startStack, type Stack } from '../helpers/stack.js';
 
 /*
  * npm start runs its worker in a worker thread (issue 12): webhooks no longer wait behind the worker on one event
@@ -40,32 +38,21 @@ it('runs http and email steps in the thread, with secrets and the email quota fr
     payload: { value: SECRET },
   });
   expect(put.statusCode, put.body).toBe(200);
-  const created = await stack.app.inject({
-    method: 'POST',
-    url: '/v1/workflows',
-    headers: { authorization },
-    payload: {
-      name: 'Thread',
-      steps: [
-        {
-          id: 'crm',
-          type: 'http',
-          params: {
-            method: 'POST',
-            url: `${target.url}/contacts`,
-            headers: { authorization: 'Bearer {{secrets.CRM_TOKEN}}' },
-          },
+  const workflow = await stack.createWorkflow(authorization, {
+    name: 'Thread',
+    steps: [
+      {
+        id: 'crm',
+        type: 'http',
+        params: {
+          method: 'POST',
+          url: `${target.url}/contacts`,
+          headers: { authorization: 'Bearer {{secrets.CRM_TOKEN}}' },
         },
-        {
-          id: 'notify',
-          type: 'email',
-          params: { to: '{{trigger.body.email}}', subject: 'Hi', text: 'Hello' },
-        },
-      ],
-    },
+      },
+      { id: 'notify', type: 'email', params: { to: '{{trigger.body.email}}', subject: 'Hi', text: 'Hello' } },
+    ],
   });
-  expect(created.statusCode, created.body).toBe(201);
-  const workflow = created.json<WorkflowResource>();
 
   const run = async (email: string) => {
     const hit = await stack.app.inject({
@@ -74,15 +61,7 @@ it('runs http and email steps in the thread, with secrets and the email quota fr
       payload: { email },
     });
     expect(hit.statusCode, hit.body).toBe(202);
-    const { runId } = hit.json<{ runId: string }>();
-    return eventually(
-      async () =>
-        (
-          await stack.app.inject({ url: `/v1/runs/${runId}`, headers: { authorization } })
-        ).json<RunResource>(),
-      (resource) => resource.status !== 'running',
-      30_000,
-    );
+    return stack.runToEnd(authorization, hit.json<{ runId: string }>().runId, 30_000);
   };
 
   const first = await run('ada@example.com');
