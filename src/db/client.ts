@@ -106,10 +106,11 @@ async function initPgliteDataDir(dataDir: string): Promise<void> {
     const { PGlite } = await import(process.argv[1]);
     const client = await PGlite.create(process.argv[2]);
     await client.close();`;
-  await promisify(execFile)(
-    process.execPath,
-    ['--input-type=module', '--eval', script, import.meta.resolve('@electric-sql/pglite'), dataDir],
-    // The caller's heap limits do not apply (initdb's memory is WebAssembly's), nor do its loaders.
-    { env: { ...process.env, NODE_OPTIONS: '' } },
-  );
+  await promisify(execFile)(process.execPath, [
+    '--input-type=module',
+    '--eval',
+    script,
+    import.meta.resolve('@electric-sql/pglite'),
+    dataDir,
+  ]);
 }

@@ -217,7 +217,7 @@ export interface DevServer {
 }
 
 /** Go's garbage collector target for the dev server when the environment does not set one (Go's default: 100). */
-export const DEV_SERVER_GOGC = '50';
+const DEV_SERVER_GOGC = '50';
 
 /**
  * The dev server's environment: the caller's, with GOGC=50 unless it sets GOGC. The server's heap grew from ~130 to

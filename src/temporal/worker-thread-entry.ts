@@ -4,7 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createActivities } from '../activities/index.js';
 import { loadConfig } from '../config.js';
 import { secretResolverFor } from '../secrets/resolver.js';
-import { installWorkerRuntime, startWorker } from './worker.js';
+import { startWorker } from './worker.js';
 import {
   deserializeError,
   serializeError,
@@ -34,12 +34,11 @@ function callHost<K extends keyof HostDatabaseCalls>(
   }) as ReturnType<HostDatabaseCalls[K]>;
 }
 
+/** Set once the worker polls; the host asks to stop only after it said so (`ready`). */
 let stop: (() => Promise<void>) | undefined;
-let stopRequested = false;
 
 port.on('message', (message: HostMessage) => {
   if (message.type === 'stop') {
-    stopRequested = true;
     void stop?.();
     return;
   }
@@ -52,7 +51,6 @@ port.on('message', (message: HostMessage) => {
 
 try {
   const config = loadConfig(data.env);
-  installWorkerRuntime({ logLevel: data.runtimeLogLevel, metrics: config.metrics });
   const activities = createActivities({
     config,
     secrets: secretResolverFor(config, {
@@ -67,11 +65,14 @@ try {
       charge: (ownerId, recipients) => callHost('chargeEmailQuota', ownerId, recipients),
     },
   });
-  const worker = await startWorker(config, data.temporalAddress, activities);
+  // The SDK runtime's log level is npm start's own (quieter than LOG_LEVEL); nothing else reads it.
+  const worker = await startWorker(
+    { ...config, logLevel: data.runtimeLogLevel },
+    data.temporalAddress,
+    activities,
+  );
   stop = () => worker.stop();
   send({ type: 'ready', metrics: worker.metrics });
-  // A stop asked for while the worker was starting.
-  if (stopRequested) void stop();
   worker.running.then(
     () => {
       send({ type: 'stopped' });

@@ -1,6 +1,7 @@
 // What npm start's host thread and its worker thread (worker-thread.ts, worker-thread-entry.ts) say to each other.
 import type { Config } from '../config.js';
-import type { StoredSecret } from '../db/repos/secret-repo.js';
+import type { EmailQuota } from '../activities/send-email.js';
+import type { SecretRepo } from '../db/repos/secret-repo.js';
 import type { WorkerMetricsStatus } from './worker.js';
 
 /** What the thread is started with: plain data, as structured clone carries it. */
@@ -15,11 +16,8 @@ export interface WorkerThreadData {
 /** The database calls the thread asks of the host. Arguments and results are structured-clone data. */
 export interface HostDatabaseCalls {
   /** Ciphertexts cross as Uint8Array (structured clone does not keep Buffer): the thread makes Buffers again. */
-  findSecretValues(ownerId: string, names: readonly string[]): Promise<StoredSecret[]>;
-  chargeEmailQuota(
-    ownerId: string,
-    recipients: number,
-  ): Promise<{ allowed: boolean; retryAfterSeconds: number; remaining: number }>;
+  findSecretValues: SecretRepo['findValues'];
+  chargeEmailQuota: EmailQuota['charge'];
 }
 
 export type HostCall = {

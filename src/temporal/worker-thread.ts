@@ -110,11 +110,13 @@ export async function startWorkerThread(options: {
     }
   });
   thread.on('error', (error: Error) => fail(error));
-  const exited = new Promise<void>((resolve) => thread.once('exit', () => resolve()));
-  thread.on('exit', (code) => {
-    if (stopping) settleDone.resolve();
-    else fail(new Error(`the worker thread exited unexpectedly (code ${code})`));
-  });
+  const exited = new Promise<void>((resolve) =>
+    thread.once('exit', (code) => {
+      if (stopping) settleDone.resolve();
+      else fail(new Error(`the worker thread exited unexpectedly (code ${code})`));
+      resolve();
+    }),
+  );
 
   const metrics = await started.catch(async (error: unknown) => {
     await thread.terminate();
