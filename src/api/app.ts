@@ -213,7 +213,7 @@ export async function buildApp(deps: AppDeps) {
             { name: httpTaskQueue(config.temporal.taskQueue), types: ['activity'] },
           ],
           maxSeconds: config.webhooks.maxBacklogSeconds,
-          warn: (message, error) => app.log.warn({ err: error }, message),
+          warn: (message, error) => app.log.warn(error === undefined ? {} : { err: error }, message),
         })
       : undefined;
   await app.register(hookRoutes, {

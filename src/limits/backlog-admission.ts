@@ -71,7 +71,8 @@ export function createBacklogAdmission(options: {
   queues: readonly { name: string; types: readonly BacklogStats['type'][] }[];
   maxSeconds: number;
   intervalMs?: number;
-  warn: (message: string, error: unknown) => void;
+  /** Told when refusals start and end (operators see why webhooks get 503), and when the stats cannot be read. */
+  warn: (message: string, error?: unknown) => void;
 }): BacklogAdmission {
   let decision: AdmissionDecision = { admit: true };
   let failing = false;
@@ -94,6 +95,16 @@ export function createBacklogAdmission(options: {
     };
   };
 
+  const report = (next: AdmissionDecision) => {
+    if (decision.admit && !next.admit)
+      options.warn(
+        `refusing webhooks (503 OVER_CAPACITY): a ${next.type} task on task queue "${next.queue}" has waited ` +
+          `${Math.floor(next.waitedSeconds)} s for a worker, more than WEBHOOK_MAX_BACKLOG_SECONDS (${options.maxSeconds} s)`,
+      );
+    if (!decision.admit && next.admit) options.warn('admitting webhooks again');
+    decision = next;
+  };
+
   let reading: Promise<void> | undefined;
   const refresh = () =>
     (reading ??= (async () => {
@@ -101,10 +112,10 @@ export function createBacklogAdmission(options: {
         const stats = await Promise.all(
           options.queues.flatMap(({ name, types }) => types.map((type) => readOne(name, type))),
         );
-        decision = decideAdmission(stats, options.maxSeconds);
+        report(decideAdmission(stats, options.maxSeconds));
         failing = false;
       } catch (error) {
-        decision = { admit: true };
+        report({ admit: true });
         if (!failing)
           options.warn('could not read the task queue backlog; admitting webhooks meanwhile', error);
         failing = true;

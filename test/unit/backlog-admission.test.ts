@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { decideAdmission, type BacklogStats } from '../../src/limits/backlog-admission.js';
+import {
+  createBacklogAdmission,
+  decideAdmission,
+  type BacklogStats,
+} from '../../src/limits/backlog-admission.js';
 import { testConfig } from '../helpers/config.js';
 
 const stats = (overrides: Partial<BacklogStats>): BacklogStats => ({
@@ -58,5 +62,58 @@ describe('WEBHOOK_MAX_BACKLOG_SECONDS', () => {
     expect(() => testConfig({ WEBHOOK_MAX_BACKLOG_SECONDS: '2' })).toThrow(
       /WEBHOOK_MAX_BACKLOG_SECONDS.*at least 10/,
     );
+  });
+});
+
+describe('createBacklogAdmission', () => {
+  /** A Temporal client whose task queues report `age` seconds of backlog (or fail when `age` is an Error). */
+  function clientReporting(read: () => number | Error) {
+    return {
+      workflowService: {
+        describeTaskQueue: () => {
+          const age = read();
+          if (age instanceof Error) return Promise.reject(age);
+          return Promise.resolve({
+            stats: {
+              approximateBacklogCount: age > 0 ? 3 : 0,
+              approximateBacklogAge: { seconds: age, nanos: 0 },
+            },
+          });
+        },
+      },
+    } as unknown as Parameters<typeof createBacklogAdmission>[0]['client'];
+  }
+
+  it('refuses while the backlog is past the bound, tells the operator when refusals start and end, and admits when the stats cannot be read', async () => {
+    let age: number | Error = 0;
+    const warnings: string[] = [];
+    const admission = createBacklogAdmission({
+      client: clientReporting(() => age),
+      namespace: 'default',
+      queues: [{ name: 'hookflow', types: ['workflow', 'activity'] }],
+      maxSeconds: 10,
+      intervalMs: 10,
+      warn: (message) => warnings.push(message),
+    });
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 60));
+    try {
+      await settle();
+      expect(admission.check()).toEqual({ admit: true });
+
+      age = 42;
+      await settle();
+      expect(admission.check()).toMatchObject({ admit: false, waitedSeconds: 42, retryAfterSeconds: 32 });
+
+      age = new Error('UNAVAILABLE');
+      await settle();
+      expect(admission.check()).toEqual({ admit: true });
+    } finally {
+      admission.stop();
+    }
+    expect(warnings).toEqual([
+      'refusing webhooks (503 OVER_CAPACITY): a workflow task on task queue "hookflow" has waited 42 s for a worker, more than WEBHOOK_MAX_BACKLOG_SECONDS (10 s)',
+      'admitting webhooks again',
+      'could not read the task queue backlog; admitting webhooks meanwhile',
+    ]);
   });
 });
