@@ -83,7 +83,7 @@ try {
     env.TEMPORAL_WORKFLOW_BUNDLE = await bundleInChildProcess(join(bundleDir, 'workflow-bundle.js'));
   }
   step('starting the worker...');
-  // On an event loop of its own, so webhooks never wait behind the worker's activities; its secret and quota
+  // On an event loop of its own, not the API's (see worker-thread.ts for what that measured); its secret and quota
   // lookups come back here, to the one opener of PGlite. The SDK's per-step INFO lines (webpack output, worker
   // state changes) would drown the banner below. The worker's metrics (SDK series, step outcomes) get a port of
   // their own; the API serves its own on /metrics.
