@@ -8,6 +8,7 @@ import { createInvitationRepo } from '../db/repos/invitation-repo.js';
 import { createSecretRepo } from '../db/repos/secret-repo.js';
 import { createUserRepo } from '../db/repos/user-repo.js';
 import { createWorkflowRepo } from '../db/repos/workflow-repo.js';
+import { webhookLookupCacheOf, withWebhookLookupCache } from '../db/repos/webhook-lookup-cache.js';
 import { createTemporalAdapter, runStartDetails } from '../temporal/adapter.js';
 import { createApiMetrics, type ApiMetrics } from '../metrics/api-metrics.js';
 import { createTemporalSchedules } from '../temporal/schedules.js';
@@ -31,7 +32,11 @@ import { createHookService } from './services/hook-service.js';
 import { createInvitationService } from './services/invitation-service.js';
 import { createDatabaseLoginBackoff, deleteForgottenLoginBackoff } from './services/login-backoff.js';
 import { createBacklogAdmission } from '../limits/backlog-admission.js';
-import { createRateLimiter, deleteExpiredRateLimits } from '../limits/rate-limiter.js';
+import {
+  createMemoryRateLimiter,
+  createRateLimiter,
+  deleteExpiredRateLimits,
+} from '../limits/rate-limiter.js';
 import { createRunService } from './services/run-service.js';
 import { createScheduleService, type ScheduleService } from './services/schedule-service.js';
 import { createSecretService } from './services/secret-service.js';
@@ -121,7 +126,10 @@ export async function buildApp(deps: AppDeps) {
   const webhookCredentials = createWebhookCredentials(secretsKey);
 
   // Services are built once here, bottom-up, and handed to the route plugins that call them.
-  const workflowRepo = createWorkflowRepo(deps.db.db);
+  const webhookLookups = webhookLookupCacheOf(deps.db);
+  const workflowRepo = webhookLookups
+    ? withWebhookLookupCache(createWorkflowRepo(deps.db.db), webhookLookups)
+    : createWorkflowRepo(deps.db.db);
   const adapter = createTemporalAdapter({
     client: deps.temporal.client,
     namespace: config.temporal.namespace,
@@ -160,9 +168,12 @@ export async function buildApp(deps: AppDeps) {
   });
   const secrets = createSecretService({ secrets: createSecretRepo(deps.db.db), key: secretsKey });
   const invitations = createInvitationRepo(deps.db.db);
-  // Per-minute limits counted in PostgreSQL, so they hold across API replicas (see rate-limiter.ts).
+  // Per-minute limits counted in PostgreSQL, so they hold across API replicas (see rate-limiter.ts); PGlite has one
+  // process, so there they are counted in its memory.
   const rateLimiter = (name: string, limit: number) =>
-    createRateLimiter({ db: deps.db.db, name, limit, windowMs: 60_000 });
+    deps.db.driver === 'pglite'
+      ? createMemoryRateLimiter({ name, limit, windowMs: 60_000 })
+      : createRateLimiter({ db: deps.db.db, name, limit, windowMs: 60_000 });
 
   await app.register(healthRoutes, {
     health: createHealthService({

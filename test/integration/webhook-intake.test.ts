@@ -317,3 +317,50 @@ describe('rotating the webhook token and signing secret', () => {
     }
   });
 });
+
+describe('the webhook follows its workflow at once (on PGlite its lookups are served from memory)', () => {
+  const update = ({ app, authorization }: TestApp, workflow: WorkflowResource, payload: object) =>
+    app.inject({
+      method: 'PUT',
+      url: `/v1/workflows/${workflow.id}`,
+      headers: { authorization },
+      payload: {
+        name: 'Intake',
+        steps: [{ id: 'wait', type: 'delay', params: { duration: '2h' } }],
+        ...payload,
+      },
+    });
+  const runVersion = async ({ app, authorization }: TestApp, runId: string) => {
+    const run = await app.inject({ url: `/v1/runs/${runId}`, headers: { authorization } });
+    expect(run.statusCode, run.body).toBe(200);
+    return run.json<{ workflowVersion: number }>().workflowVersion;
+  };
+
+  it('runs the version saved last, stops while disabled, asks for signatures once signing is on, and 404s once deleted', async () => {
+    const workflow = await createWorkflow(main);
+    const first = accepted(await deliver(main, workflow, {}));
+    expect(await runVersion(main, first.runId)).toBe(1);
+
+    expect((await update(main, workflow, { enabled: false })).statusCode).toBe(200);
+    const disabled = await deliver(main, workflow, {});
+    expect(disabled.statusCode).toBe(409);
+    expect(disabled.json()).toMatchObject({ error: { code: 'WORKFLOW_DISABLED' } });
+
+    expect((await update(main, workflow, { enabled: true })).statusCode).toBe(200);
+    const third = accepted(await deliver(main, workflow, {}));
+    expect(await runVersion(main, third.runId)).toBe(3);
+
+    expect((await update(main, workflow, { webhook: { signing: 'standard-webhooks' } })).statusCode).toBe(
+      200,
+    );
+    expect((await deliver(main, workflow, {})).statusCode).toBe(401);
+
+    const removed = await main.app.inject({
+      method: 'DELETE',
+      url: `/v1/workflows/${workflow.id}`,
+      headers: { authorization: main.authorization },
+    });
+    expect(removed.statusCode).toBe(204);
+    expect((await deliver(main, workflow, {})).statusCode).toBe(404);
+  });
+});
