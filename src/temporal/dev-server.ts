@@ -163,11 +163,19 @@ export async function findStablePort(host = '127.0.0.1'): Promise<number> {
 }
 
 /**
- * Server settings every Temporal that Hookflow runs on gets (deploy/temporal/dynamicconfig/development-sql.yaml says
- * the same for compose and the native stack): task-queue fairness, which Hookflow keys by account (runStartDetails).
+ * The dev server's dynamic config. Task-queue fairness, which Hookflow keys by account (runStartDetails), is what
+ * every Temporal that Hookflow runs on gets (deploy/temporal/dynamicconfig/development-sql.yaml says the same for
+ * compose and the native stack).
+ *
+ * The state cache is the dev server's own, as npm start's Temporal: the CLI keeps the state of up to 8,096
+ * executions in memory, closed ones included (for an hour), ~20 KB each for Hookflow's runs, so the dev server grew
+ * by 20-50 MiB over one bench run and would keep growing to ~150 MiB more. 1,024 holds every run in flight of a
+ * single-machine install; a run whose state was evicted has it read back from SQLite when its next task comes (a
+ * timer firing, say). Measured: bench/RESULTS.md, "2026-12-02".
  */
 export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, string | number | boolean>> = {
   'matching.enableFairness': true,
+  'history.hostLevelCacheMaxSize': 1024,
 };
 
 export type SqliteSynchronous = 'normal' | 'full';
