@@ -308,6 +308,11 @@ const envFields = z.object({
       .default(86_400),
   ),
   API_MAX_BODY_BYTES: positiveInt(1024 * 1024),
+  /** Run starts one API process has in flight to Temporal at once (src/limits/start-gate.ts); 0: no limit. */
+  RUN_START_CONCURRENCY: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(0).max(10_000).default(4),
+  ),
   LOGIN_RATE_LIMIT_PER_MINUTE: positiveInt(10),
   REGISTER_RATE_LIMIT_PER_MINUTE: positiveInt(10),
 
@@ -494,6 +499,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       registerPerMinute: e.REGISTER_RATE_LIMIT_PER_MINUTE,
       /** Manual runs (POST /v1/workflows/:id/runs) per account per minute. */
       manualRunsPerMinute: e.MANUAL_RUNS_PER_MINUTE,
+      /** Run starts in flight to Temporal at once; more wait their turn (at most half the start budget). 0: no limit. */
+      runStartConcurrency: e.RUN_START_CONCURRENCY,
     },
     /** Prometheus metrics (src/metrics/): each API and worker process exposes its own. */
     metrics: {

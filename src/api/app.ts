@@ -8,6 +8,7 @@ import { createInvitationRepo } from '../db/repos/invitation-repo.js';
 import { createSecretRepo } from '../db/repos/secret-repo.js';
 import { createUserRepo } from '../db/repos/user-repo.js';
 import { createWorkflowRepo } from '../db/repos/workflow-repo.js';
+import { createStartGate } from '../limits/start-gate.js';
 import { webhookLookupCacheOf, withWebhookLookupCache } from '../db/repos/webhook-lookup-cache.js';
 import { createTemporalAdapter, runStartDetails } from '../temporal/adapter.js';
 import { createApiMetrics, type ApiMetrics } from '../metrics/api-metrics.js';
@@ -159,7 +160,12 @@ export async function buildApp(deps: AppDeps) {
     rotationGraceMs: config.webhooks.rotationGraceMs,
     credentials: webhookCredentials,
   });
-  const runs = createRunService({ temporal, workflows: workflowRepo, config });
+  const runs = createRunService({
+    temporal,
+    workflows: workflowRepo,
+    startGate: createStartGate(config.limits.runStartConcurrency),
+    config,
+  });
   const hooks = createHookService({
     workflows: workflowRepo,
     runs,

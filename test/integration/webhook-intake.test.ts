@@ -364,3 +364,30 @@ describe('the webhook follows its workflow at once (on PGlite its lookups are se
     expect((await deliver(main, workflow, {})).statusCode).toBe(404);
   });
 });
+
+describe('concurrent deliveries through the start gate (RUN_START_CONCURRENCY)', () => {
+  it('accepts every one of 16 concurrent deliveries with one start at a time, each run started once', async () => {
+    const gated = await openApp({ RUN_START_CONCURRENCY: '1', WEBHOOK_RATE_LIMIT_PER_MINUTE: '1000' });
+    try {
+      const workflow = await createWorkflow(gated);
+      const answers = await Promise.all(
+        Array.from({ length: 16 }, (_, n) => deliver(gated, workflow, { 'idempotency-key': `gate-${n}` })),
+      );
+      const runIds = answers.map((answer) => {
+        expect(answer.statusCode, answer.body).toBe(202);
+        return accepted(answer).runId;
+      });
+      expect(new Set(runIds).size).toBe(16);
+      // Each is a run Temporal holds: the status URL answers for every one.
+      for (const runId of runIds) {
+        const run = await gated.app.inject({
+          url: `/v1/runs/${runId}`,
+          headers: { authorization: gated.authorization },
+        });
+        expect(run.statusCode, run.body).toBe(200);
+      }
+    } finally {
+      await gated.close();
+    }
+  });
+});

@@ -10,6 +10,7 @@ import {
 import { pendingStep, type RunStepsInput, type TriggerInput } from '../../workflows/types.js';
 import type { RunResource, RunSummary } from './run-resources.js';
 import { derivedRunId, randomRunId, scheduledRunId } from './run-ids.js';
+import type { StartGate } from '../../limits/start-gate.js';
 import { noSchedule } from './schedule-service.js';
 import { decodeCursor, encodeCursor, workflowNotFound } from './workflow-service.js';
 
@@ -29,8 +30,14 @@ export {
  */
 export const MAX_RUN_INPUT_BYTES = 1.5 * 1024 * 1024;
 
-/** A caller (a webhook sender) waits at most this long, all start attempts together, before a 503. */
+/**
+ * A caller (a webhook sender) waits at most this long, its turn at the start gate and all start attempts together,
+ * before a 503. At most half of it goes to waiting for a turn.
+ */
 export const START_BUDGET_MS = 5_000;
+/** Retry-After of a start that found no turn at the gate: the queue ahead of it drains in about this long. */
+const OVER_CAPACITY_RETRY_AFTER_S = 5;
+const noGate = Promise.resolve(() => {});
 /** Attempts at one start within the budget; all use the same run id, so a repeat cannot start a second run. */
 const START_ATTEMPTS = 3;
 /** Pause before the n-th repeat of a start: n × this. */
@@ -46,6 +53,8 @@ export function createRunService(deps: {
     'startRun' | 'describeRun' | 'runProgress' | 'listRuns' | 'cancelRun' | 'runStartInput'
   >;
   workflows: Pick<WorkflowRepo, 'findOwned'>;
+  /** Orders this process's concurrent starts (RUN_START_CONCURRENCY); absent: every start goes at once. */
+  startGate?: StartGate;
   config: {
     temporal: Pick<Config['temporal'], 'namespace' | 'uiUrl'>;
     http: Pick<Config['http'], 'publicUrl'>;
@@ -73,7 +82,25 @@ export function createRunService(deps: {
           "are accepted. Send a smaller payload, or shorten the workflow's templates.",
       );
     }
-    return { runId: input.run.id, duplicate: await startWithRetries(input) };
+    // One budget for the caller's whole wait: a turn at the gate, then the start attempts.
+    const deadline = Date.now() + START_BUDGET_MS;
+    const leave = await (deps.startGate?.enter(deadline - START_BUDGET_MS / 2) ?? noGate);
+    if (!leave) {
+      throw new AppError(
+        'OVER_CAPACITY',
+        503,
+        `Over capacity: this API process has ${deps.startGate?.inFlight ?? 0} run starts in flight to Temporal ` +
+          `and ${deps.startGate?.waiting ?? 0} more waiting (RUN_START_CONCURRENCY). Nothing was started; retry ` +
+          `in ${OVER_CAPACITY_RETRY_AFTER_S} s.`,
+        [],
+        { 'retry-after': String(OVER_CAPACITY_RETRY_AFTER_S) },
+      );
+    }
+    try {
+      return { runId: input.run.id, duplicate: await startWithRetries(input, deadline) };
+    } finally {
+      leave();
+    }
   }
 
   /**
@@ -82,8 +109,7 @@ export function createRunService(deps: {
    * retry and, without a delivery key, start a second run. A repeat with the same run id is safe: Temporal
    * accepts an id once. Returns whether the run is a duplicate of an earlier request's.
    */
-  async function startWithRetries(input: RunStepsInput): Promise<boolean> {
-    const deadline = Date.now() + START_BUDGET_MS;
+  async function startWithRetries(input: RunStepsInput, deadline: number): Promise<boolean> {
     let unanswered = false;
     for (let attempt = 1; ; attempt++) {
       const remaining = deadline - Date.now();
