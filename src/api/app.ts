@@ -160,12 +160,9 @@ export async function buildApp(deps: AppDeps) {
     rotationGraceMs: config.webhooks.rotationGraceMs,
     credentials: webhookCredentials,
   });
-  const runs = createRunService({
-    temporal,
-    workflows: workflowRepo,
-    startGate: createStartGate(config.limits.runStartConcurrency),
-    config,
-  });
+  const startGate = createStartGate(config.limits.runStartConcurrency);
+  metrics.watchStartGate(startGate);
+  const runs = createRunService({ temporal, workflows: workflowRepo, startGate, config });
   const hooks = createHookService({
     workflows: workflowRepo,
     runs,

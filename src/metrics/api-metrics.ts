@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { StartGate } from '../limits/start-gate.js';
 import { UnavailableError } from '../errors.js';
 
 /**
@@ -112,6 +113,26 @@ export function createApiMetrics() {
     observeWebhookDelivery(statusCode: number) {
       const result = webhookOutcome(statusCode);
       webhookDeliveries.inc({ outcome: result.outcome, reason: 'reason' in result ? result.reason : '' });
+    },
+
+    /** Exposes the start gate's queue (RUN_START_CONCURRENCY): starts in flight to Temporal, and starts waiting. */
+    watchStartGate(gate: Pick<StartGate, 'inFlight' | 'waiting'>) {
+      new Gauge({
+        name: 'hookflow_run_starts_in_flight',
+        help: 'Run starts this API process has sent to Temporal and not yet had answered (at most RUN_START_CONCURRENCY)',
+        registers: [registry],
+        collect() {
+          this.set(gate.inFlight);
+        },
+      });
+      new Gauge({
+        name: 'hookflow_run_starts_waiting',
+        help: 'Run starts waiting for a turn at the start gate (their callers not yet answered)',
+        registers: [registry],
+        collect() {
+          this.set(gate.waiting);
+        },
+      });
     },
 
     /**

@@ -3,6 +3,7 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { Runtime } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../src/errors.js';
+import { createStartGate } from '../../src/limits/start-gate.js';
 import { createApiMetrics, webhookOutcome } from '../../src/metrics/api-metrics.js';
 import { stepAttemptOutcome, workerMetricsAddress } from '../../src/metrics/worker-metrics.js';
 import { installWorkerRuntime } from '../../src/temporal/worker.js';
@@ -23,6 +24,25 @@ describe('webhook outcomes', () => {
     [418, { outcome: 'rejected', reason: 'other' }],
   ])('an answer %i is %o', (status, outcome) => {
     expect(webhookOutcome(status)).toEqual(outcome);
+  });
+});
+
+describe('the start gate', () => {
+  it('exposes the starts in flight to Temporal and the starts waiting for a turn', async () => {
+    const metrics = createApiMetrics();
+    const gate = createStartGate(1);
+    metrics.watchStartGate(gate);
+    const leave = await gate.enter(Date.now() + 60_000);
+    const waiting = gate.enter(Date.now() + 60_000);
+    let samples = parsePrometheus(await metrics.render());
+    expect(sampleValue(samples, 'hookflow_run_starts_in_flight')).toBe(1);
+    expect(sampleValue(samples, 'hookflow_run_starts_waiting')).toBe(1);
+
+    leave!();
+    (await waiting)!();
+    samples = parsePrometheus(await metrics.render());
+    expect(sampleValue(samples, 'hookflow_run_starts_in_flight')).toBe(0);
+    expect(sampleValue(samples, 'hookflow_run_starts_waiting')).toBe(0);
   });
 });
 
