@@ -21,8 +21,9 @@ export interface StartGate {
   readonly waiting: number;
 }
 
-/** A gate letting `limit` starts through at once; 0 lets every start through at once. */
+/** A gate letting `limit` starts through at once; 0 lets every start through at once (still counted). */
 export function createStartGate(limit: number): StartGate {
+  const maxInFlight = limit > 0 ? limit : Number.POSITIVE_INFINITY;
   let inFlight = 0;
   const waiters: { admit: () => void; timer: NodeJS.Timeout }[] = [];
 
@@ -48,8 +49,7 @@ export function createStartGate(limit: number): StartGate {
 
   return {
     enter(waitUntil) {
-      if (limit <= 0) return Promise.resolve(() => {});
-      if (inFlight < limit) {
+      if (inFlight < maxInFlight) {
         inFlight++;
         return Promise.resolve(releaseOnce());
       }

@@ -2,7 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import type { WorkflowRecord } from '../../src/db/repos/workflow-repo.js';
 import { stepsSchema } from '../../src/dsl/schema.js';
-import { UnavailableError } from '../../src/errors.js';
+import { AppError, UnavailableError } from '../../src/errors.js';
+import { createStartGate, type StartGate } from '../../src/limits/start-gate.js';
 import { createHookService } from '../../src/api/services/hook-service.js';
 import { createRunService, START_BUDGET_MS } from '../../src/api/services/run-service.js';
 import { secretsKeyFromBytes } from '../../src/secrets/crypto.js';
@@ -18,12 +19,14 @@ type StartRun = TemporalAdapter['startRun'];
  *   cancelled call): the caller sees UnavailableError.
  * - `down`: the start never reaches the server: UnavailableError, nothing started.
  * - `ok`: Temporal answers (a run id it has seen is a duplicate).
+ * - `held`: the start reaches the server and is answered (like `ok`) only when the test calls `release()`.
  */
-type Attempt = 'lost' | 'down' | 'ok';
+type Attempt = 'lost' | 'down' | 'ok' | 'held';
 
 function fakeTemporal(script: Attempt[]) {
   const started = new Map<string, RunStepsInput>();
   const attempts: { runId: string; deadline: number | undefined }[] = [];
+  const held: (() => void)[] = [];
   const startRun = vi.fn<StartRun>((input, deadline) => {
     const behaviour = script[attempts.length] ?? 'ok';
     attempts.push({ runId: input.run.id, deadline });
@@ -31,12 +34,15 @@ function fakeTemporal(script: Attempt[]) {
     const duplicate = started.has(input.run.id);
     if (!duplicate) started.set(input.run.id, input);
     if (behaviour === 'lost') return Promise.reject(new UnavailableError('Temporal cannot be reached.'));
+    if (behaviour === 'held') return new Promise((resolve) => held.push(() => resolve({ duplicate })));
     return Promise.resolve({ duplicate });
   });
   const unused = () => Promise.reject(new Error('not used by starts'));
   return {
     started,
     attempts,
+    /** Answers the oldest `held` start still unanswered. */
+    release: () => held.shift()?.(),
     temporal: {
       startRun,
       describeRun: unused,
@@ -50,7 +56,7 @@ function fakeTemporal(script: Attempt[]) {
 
 const steps = stepsSchema.parse([{ id: 'wait', type: 'delay', params: { duration: '1h' } }]);
 
-function setup(script: Attempt[]) {
+function setup(script: Attempt[], startGate?: StartGate) {
   const fake = fakeTemporal(script);
   const now = new Date();
   const workflow: WorkflowRecord = {
@@ -72,6 +78,7 @@ function setup(script: Attempt[]) {
   const runs = createRunService({
     temporal: fake.temporal,
     workflows: { findOwned: () => Promise.resolve(workflow) },
+    ...(startGate && { startGate }),
     config: {
       temporal: { namespace: 'hookflow-tests', uiUrl: 'http://temporal-ui.test' },
       http: { publicUrl: 'http://hookflow.test' },
@@ -157,5 +164,41 @@ describe('starting a run when Temporal does not answer', () => {
     temporal.startRun.mockRejectedValueOnce(new Error('bad request'));
     await expect(runs.startRun(workflow, trigger)).rejects.toThrow('bad request');
     expect(temporal.startRun).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('starts through the start gate (RUN_START_CONCURRENCY)', () => {
+  it('sends a second concurrent start to Temporal only once the first is answered', async () => {
+    const { runs, workflow, trigger, temporal, release } = setup(['held', 'held'], createStartGate(1));
+    const first = runs.startRun(workflow, trigger);
+    const second = runs.startRun(workflow, trigger);
+    await vi.waitFor(() => expect(temporal.startRun).toHaveBeenCalledTimes(1));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(temporal.startRun).toHaveBeenCalledTimes(1);
+
+    release();
+    await first;
+    await vi.waitFor(() => expect(temporal.startRun).toHaveBeenCalledTimes(2));
+    release();
+    expect((await second).duplicate).toBe(false);
+  });
+
+  it('answers 503 OVER_CAPACITY with Retry-After, starting nothing, when no turn comes within half the budget', async () => {
+    vi.useFakeTimers();
+    try {
+      const { runs, workflow, trigger, temporal, started } = setup(['held'], createStartGate(1));
+      void runs.startRun(workflow, trigger); // never answered: holds the only turn
+      const refused = runs.startRun(workflow, trigger).catch((error: unknown) => error);
+      await vi.advanceTimersByTimeAsync(START_BUDGET_MS / 2);
+      const error = await refused;
+      expect(error).toBeInstanceOf(AppError);
+      expect(error).toMatchObject({ code: 'OVER_CAPACITY', statusCode: 503 });
+      expect((error as AppError).message).toMatch(/Nothing was started; retry in \d+ s/);
+      expect((error as AppError).headers).toEqual({ 'retry-after': '5' });
+      expect(temporal.startRun).toHaveBeenCalledTimes(1);
+      expect(started.size).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

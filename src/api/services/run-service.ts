@@ -37,7 +37,8 @@ export const MAX_RUN_INPUT_BYTES = 1.5 * 1024 * 1024;
 export const START_BUDGET_MS = 5_000;
 /** Retry-After of a start that found no turn at the gate: the queue ahead of it drains in about this long. */
 const OVER_CAPACITY_RETRY_AFTER_S = 5;
-const noGate = Promise.resolve(() => {});
+/** What a start leaves when no gate orders starts. */
+const noGate = () => {};
 /** Attempts at one start within the budget; all use the same run id, so a repeat cannot start a second run. */
 const START_ATTEMPTS = 3;
 /** Pause before the n-th repeat of a start: n × this. */
@@ -84,23 +85,31 @@ export function createRunService(deps: {
     }
     // One budget for the caller's whole wait: a turn at the gate, then the start attempts.
     const deadline = Date.now() + START_BUDGET_MS;
-    const leave = await (deps.startGate?.enter(deadline - START_BUDGET_MS / 2) ?? noGate);
-    if (!leave) {
-      throw new AppError(
-        'OVER_CAPACITY',
-        503,
-        `Over capacity: this API process has ${deps.startGate?.inFlight ?? 0} run starts in flight to Temporal ` +
-          `and ${deps.startGate?.waiting ?? 0} more waiting (RUN_START_CONCURRENCY). Nothing was started; retry ` +
-          `in ${OVER_CAPACITY_RETRY_AFTER_S} s.`,
-        [],
-        { 'retry-after': String(OVER_CAPACITY_RETRY_AFTER_S) },
-      );
-    }
+    const leave = await takeTurn(deadline);
     try {
       return { runId: input.run.id, duplicate: await startWithRetries(input, deadline) };
     } finally {
       leave();
     }
+  }
+
+  /**
+   * Waits for this start's turn at the start gate, at most half the budget; throws OVER_CAPACITY (nothing started)
+   * when none came. Returns what to call once the start is answered.
+   */
+  async function takeTurn(deadline: number): Promise<() => void> {
+    const gate = deps.startGate;
+    if (!gate) return noGate;
+    const leave = await gate.enter(deadline - START_BUDGET_MS / 2);
+    if (leave) return leave;
+    throw new AppError(
+      'OVER_CAPACITY',
+      503,
+      `Over capacity: this API process has ${gate.inFlight} run starts in flight to Temporal and ${gate.waiting} ` +
+        `more waiting (RUN_START_CONCURRENCY). Nothing was started; retry in ${OVER_CAPACITY_RETRY_AFTER_S} s.`,
+      [],
+      { 'retry-after': String(OVER_CAPACITY_RETRY_AFTER_S) },
+    );
   }
 
   /**
