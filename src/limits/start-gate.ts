@@ -3,12 +3,12 @@
  * a turn, in arrival order, with nothing acknowledged to their callers yet.
  *
  * Why: Temporal serves the starts and the work of the runs already started from the same persistence (on the
- * embedded default, the dev server's SQLite connection, which serves one request at a time). Sixteen webhook callers
- * posting as fast as they were answered kept sixteen starts queued there: 107-114 starts/s, while the runs already
- * accepted sent 15-16 emails/s against 39-40/s once the callers stopped (0.4 of the drain rate). With at most four
- * starts at a time the same callers were answered at 64-72/s (each waiting ~250 ms instead of ~150) and the runs kept
- * 0.62-0.91 of their drain rate; with two, 30-42/s and 0.61-0.86 (bench/RESULTS.md, "2026-12-02"). One caller at a
- * time never waits: the gate only orders concurrent starts.
+ * embedded default, the dev server's SQLite connection: Temporal's SQLite plugin opens one, so it serves one
+ * request at a time). Sixteen webhook callers posting as fast as they were answered kept sixteen starts queued there:
+ * 107-114 starts/s, while the runs already accepted sent 15-16 emails/s against 39-40/s once the callers stopped (0.4
+ * of the drain rate). With at most four starts at a time the same callers were answered at 64-72/s (each waiting
+ * ~250 ms instead of ~150) and the runs kept 0.62-0.91 of their drain rate; with two, 30-42/s and 0.61-0.86
+ * (bench/RESULTS.md, "2026-12-02"). One caller at a time never waits: the gate only orders concurrent starts.
  */
 export interface StartGate {
   /**
