@@ -172,10 +172,18 @@ export async function findStablePort(host = '127.0.0.1'): Promise<number> {
  * by 20-50 MiB over one bench run and would keep growing to ~150 MiB more. 1,024 holds every run in flight of a
  * single-machine install; a run whose state was evicted has it read back from SQLite when its next task comes (a
  * timer firing, say). Measured: bench/RESULTS.md, "2026-12-02".
+ *
+ * The CLI also turns on `system.forceSearchAttributesCacheRefreshOnRead`, so that a search attribute added at run
+ * time is seen at once in tests; Temporal's own description says it is not for production. With it every start and
+ * every task of a run read the cluster metadata and the namespace from SQLite again (~20 reads per Hookflow run,
+ * counted from the dev server's metrics), all waiting for the one SQLite connection the runs' writes use. Hookflow
+ * registers its search attributes when the dev server starts (--search-attribute), before anything reads them, so
+ * the caches are right from the start; it is turned off here.
  */
 export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, string | number | boolean>> = {
   'matching.enableFairness': true,
   'history.hostLevelCacheMaxSize': 1024,
+  'system.forceSearchAttributesCacheRefreshOnRead': false,
 };
 
 export type SqliteSynchronous = 'normal' | 'full';
@@ -211,6 +219,8 @@ export interface DevServerOptions {
   dynamicConfig?: Record<string, string | number | boolean>;
   /** The payload codec endpoint the Web UI decodes run data through (the API serves it when payloads are encrypted). */
   codecEndpoint?: string;
+  /** Port of the server's Prometheus `/metrics` endpoint; omitted: a free port the CLI picks (and prints). */
+  metricsPort?: number;
   startTimeoutMs?: number;
   log?: (line: string) => void;
 }
@@ -259,6 +269,7 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   if (options.uiPort) args.push('--ui-port', String(options.uiPort));
   else args.push('--headless');
   if (options.uiPort && options.codecEndpoint) args.push('--ui-codec-endpoint', options.codecEndpoint);
+  if (options.metricsPort) args.push('--metrics-port', String(options.metricsPort));
   if (options.dbFile) {
     mkdirSync(dirname(options.dbFile), { recursive: true });
     args.push('--db-filename', options.dbFile);
