@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,8 +21,14 @@ afterAll(() => {
   for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 });
 
-/** `npm start` with the test's Temporal CLI, unless `cli` says to give it none (a machine that never had one). */
-async function startNpm(cli: { cacheDir: string } | 'found' = 'found') {
+/**
+ * `npm start` with the test's Temporal CLI, unless `cli` says to give it none (a machine that never had one), and
+ * `extraEnv` on top of its environment.
+ */
+async function startNpm(
+  cli: { cacheDir: string } | 'found' = 'found',
+  extraEnv: Record<string, string> = {},
+) {
   const dataDir = mkdtempSync(join(tmpdir(), 'hookflow-npm-start-'));
   dataDirs.push(dataDir);
   // Below the ephemeral range: the build before the dev server starts can take a while, and an ephemeral port picked
@@ -56,6 +62,7 @@ async function startNpm(cli: { cacheDir: string } | 'found' = 'found') {
       JWT_SECRET: randomBytes(32).toString('hex'),
       SECRETS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
       PAYLOAD_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+      ...extraEnv,
     },
   });
   let output = '';
@@ -86,6 +93,41 @@ async function listening(port: number): Promise<boolean> {
     (error: unknown) => !/ECONNREFUSED/.test(String((error as { cause?: unknown }).cause ?? error)),
   );
 }
+
+/** The command names (`comm`) of the processes in process group `groupId`. */
+function processGroupCommands(groupId: number): string[] {
+  const commands: string[] = [];
+  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses, so split after its last ')'.
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    if (pgrp === groupId) commands.push(comm);
+  }
+  return commands;
+}
+
+it('on a fresh checkout (no source compiled yet), npm start keeps no compiler process once it is up', async () => {
+  // tsx compiles the TypeScript sources on first use and caches them under the temporary directory: a fresh one is
+  // a fresh clone's first start. Its compiler, esbuild, used to stay up for the life of the process (one per thread
+  // that compiled, ~29 MiB together; bench/RESULTS.md).
+  const freshTmp = mkdtempSync(join(tmpdir(), 'hookflow-npm-start-tmp-'));
+  dataDirs.push(freshTmp);
+  const npm = await startNpm('found', { TMPDIR: freshTmp });
+  try {
+    const commands = processGroupCommands(npm.child.pid!);
+    expect(commands, npm.output()).toContain('MainThread');
+    expect(commands).not.toContain('esbuild');
+  } finally {
+    process.kill(-npm.child.pid!, 'SIGINT');
+    await npm.exited;
+  }
+});
 
 it('SIGTERM to the npm process stops the API, the worker and the dev server, gracefully', async () => {
   const started = Date.now();
