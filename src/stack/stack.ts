@@ -26,6 +26,14 @@ const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
  */
 export const LOW_MEMORY_NODE_FLAGS = ['--max-semi-space-size=8', '--max-old-space-size=384'];
 
+/**
+ * tsx compiles each source once (then reads its cache) through esbuild; with this, each compile is a short-lived
+ * esbuild process instead of an esbuild service per compiling thread that stays up for the life of the process
+ * (~29 MiB after a deploy's first start; README, "What npm start does"). The npm scripts set it too; the API and the
+ * workers are given an environment of their own, so it is set for them here.
+ */
+export const SHORT_LIVED_COMPILER_ENV = { ESBUILD_WORKER_THREADS: '0' } as const;
+
 export interface StackOptions {
   binaries: NativeBinariesDir;
   roles: DatabaseRoles;
@@ -191,7 +199,7 @@ function startHookflow(
 ): SupervisedProcess {
   return startSupervised(name, process.execPath, [...LOW_MEMORY_NODE_FLAGS, '--import', 'tsx', entrypoint], {
     cwd: repoRoot,
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...SHORT_LIVED_COMPILER_ENV, ...env },
     log: processLog && ((line) => processLog(name, line)),
   });
 }

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -185,6 +185,13 @@ describe('native stack', () => {
     expect(await as('temporal', temporalPassword, 'hookflow')).toMatch(
       /refused: .*permission denied for database "hookflow"/,
     );
+  });
+
+  it('runs the API and the workers with short-lived compiles, so no esbuild service stays up beside them', async () => {
+    for (const program of [stack.api, ...stack.workers]) {
+      const environment = readFileSync(`/proc/${await program.pid()}/environ`, 'utf8').split('\0');
+      expect(environment, program.name).toContain('ESBUILD_WORKER_THREADS=0');
+    }
   });
 
   it('loses and doubles nothing when temporal-server is SIGKILLed under webhook load', async () => {
