@@ -3,6 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import type { WorkflowRecord } from '../../src/db/repos/workflow-repo.js';
 import { stepsSchema } from '../../src/dsl/schema.js';
 import { UnavailableError } from '../../src/errors.js';
+import { createStartGate } from '../../src/limits/start-gate.js';
 import { createRunService, MAX_RUN_INPUT_BYTES } from '../../src/api/services/run-service.js';
 import {
   PageTokenRejectedError,
@@ -110,6 +111,7 @@ function setup() {
       findOwned: (ownerId, id) =>
         Promise.resolve([workflows.get(id)].find((record) => record?.ownerId === ownerId)),
     },
+    startGate: createStartGate(0),
     config,
   });
   function workflowOf(ownerId: string): WorkflowRecord {

@@ -56,7 +56,8 @@ function fakeTemporal(script: Attempt[]) {
 
 const steps = stepsSchema.parse([{ id: 'wait', type: 'delay', params: { duration: '1h' } }]);
 
-function setup(script: Attempt[], startGate?: StartGate) {
+/** `startGate` defaults to one without a limit, as RUN_START_CONCURRENCY=0 configures. */
+function setup(script: Attempt[], startGate: StartGate = createStartGate(0)) {
   const fake = fakeTemporal(script);
   const now = new Date();
   const workflow: WorkflowRecord = {
@@ -78,7 +79,7 @@ function setup(script: Attempt[], startGate?: StartGate) {
   const runs = createRunService({
     temporal: fake.temporal,
     workflows: { findOwned: () => Promise.resolve(workflow) },
-    ...(startGate && { startGate }),
+    startGate,
     config: {
       temporal: { namespace: 'hookflow-tests', uiUrl: 'http://temporal-ui.test' },
       http: { publicUrl: 'http://hookflow.test' },

@@ -37,8 +37,6 @@ export const MAX_RUN_INPUT_BYTES = 1.5 * 1024 * 1024;
 export const START_BUDGET_MS = 5_000;
 /** Retry-After of a start that found no turn at the gate: the queue ahead of it drains in about this long. */
 const OVER_CAPACITY_RETRY_AFTER_S = 5;
-/** What a start leaves when no gate orders starts. */
-const noGate = () => {};
 /** Attempts at one start within the budget; all use the same run id, so a repeat cannot start a second run. */
 const START_ATTEMPTS = 3;
 /** Pause before the n-th repeat of a start: n × this. */
@@ -54,8 +52,8 @@ export function createRunService(deps: {
     'startRun' | 'describeRun' | 'runProgress' | 'listRuns' | 'cancelRun' | 'runStartInput'
   >;
   workflows: Pick<WorkflowRepo, 'findOwned'>;
-  /** Orders this process's concurrent starts (RUN_START_CONCURRENCY); absent: every start goes at once. */
-  startGate?: StartGate;
+  /** Orders this process's concurrent starts (RUN_START_CONCURRENCY; a gate of 0 lets every start go at once). */
+  startGate: StartGate;
   config: {
     temporal: Pick<Config['temporal'], 'namespace' | 'uiUrl'>;
     http: Pick<Config['http'], 'publicUrl'>;
@@ -99,7 +97,6 @@ export function createRunService(deps: {
    */
   async function takeTurn(deadline: number): Promise<() => void> {
     const gate = deps.startGate;
-    if (!gate) return noGate;
     const leave = await gate.enter(deadline - START_BUDGET_MS / 2);
     if (leave) return leave;
     throw new AppError(
