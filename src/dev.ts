@@ -96,12 +96,13 @@ try {
     config,
     db,
   });
-  const workerMetrics = worker.metrics;
+  const workerThread = worker;
+  // Its run starts go through the worker thread, eager onto that worker (worker-thread.ts).
   const api = await startApi(
     config,
     temporalAddress,
     { level: config.logLevel === 'info' ? 'warn' : config.logLevel },
-    { db },
+    { db, startRun: (input, deadline) => workerThread.startRun(input, deadline) },
   );
 
   const base = config.http.publicUrl;
@@ -114,7 +115,7 @@ try {
       `  Readiness    ${base}/readyz`,
       `  Temporal UI  ${config.temporal.uiUrl}/namespaces/${config.temporal.namespace}/workflows`,
       ...(config.metrics.enabled
-        ? [`  Metrics      ${base}/metrics (API), ${workerMetricsLine(workerMetrics)}`]
+        ? [`  Metrics      ${base}/metrics (API), ${workerMetricsLine(workerThread.metrics)}`]
         : []),
       `  Run data     encrypted in Temporal (key in ${process.env.PAYLOAD_ENCRYPTION_KEYS ? 'PAYLOAD_ENCRYPTION_KEYS' : PAYLOAD_KEYS_FILE}); ${api.codecUrl ? `the UI decodes it through ${api.codecUrl}` : 'no codec endpoint (its port is taken), so the UI shows ciphertext'}`,
       `  Email        ${config.email.transport === 'resend' ? 'sent through Resend' : 'printed here (console transport; set RESEND_API_KEY to send)'}`,
@@ -125,7 +126,6 @@ try {
 
   const running = devServer;
   const database = db;
-  const workerThread = worker;
   const stopAll = async () => {
     step('stopping: API, then worker, then Temporal dev server...');
     await api.close();

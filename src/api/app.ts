@@ -60,6 +60,11 @@ export interface AppDeps {
     /** Not read any more: the app reaches Temporal (readiness included) through `client` alone. */
     connection?: Pick<Connection, 'workflowService'>;
     client: Pick<Client, 'workflow' | 'withDeadline' | 'workflowService' | 'schedule' | 'options'>;
+    /**
+     * Starts runs instead of `client` (same contract as the Temporal adapter's startRun): npm start's worker thread,
+     * whose starts are eager (worker-thread.ts). Default: `client`.
+     */
+    startRun?: ReturnType<typeof createTemporalAdapter>['startRun'];
   };
   logger?: FastifyServerOptions['logger'];
   /** Default: a registry of this app's own (GET /metrics serves it when METRICS_ENABLED). */
@@ -139,7 +144,7 @@ export async function buildApp(deps: AppDeps) {
   const temporal = {
     ...adapter,
     startRun: metrics.timeRunStarts((...args: Parameters<typeof adapter.startRun>) =>
-      adapter.startRun(...args),
+      (deps.temporal.startRun ?? adapter.startRun)(...args),
     ),
   };
   const schedules = createScheduleService({

@@ -3,19 +3,20 @@ import type { Config } from '../config.js';
 import { createDb, type DbHandle } from '../db/client.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { connectTemporal } from '../temporal/connection.js';
-import { buildApp } from './app.js';
+import { buildApp, type AppDeps } from './app.js';
 import { startCodecServer, uiOrigins } from './codec-server.js';
 
 /**
  * Opens what the API needs (database, one Temporal connection), migrates, builds the app and listens.
  * `close()` stops accepting, lets in-flight requests finish, then closes what it opened. `options.db` shares a
  * database the caller opened (and closes): `npm start`'s embedded PGlite, which only one handle may open.
+ * `options.startRun` starts runs in place of the API's own connection (npm start's worker thread, AppDeps).
  */
 export async function startApi(
   config: Config,
   temporalAddress: string,
   logger: FastifyServerOptions['logger'],
-  options: { db?: DbHandle } = {},
+  options: { db?: DbHandle; startRun?: AppDeps['temporal']['startRun'] } = {},
 ) {
   const ownsDb = options.db === undefined;
   const db = options.db ?? (await createDb(config));
@@ -24,7 +25,7 @@ export async function startApi(
     // 0007. (`npm start` migrates with the key before its worker starts; this second call then finds nothing to do.)
     if (config.db.migrateOnStart) await migrateToLatest(db, { secretsKey: config.secrets.encryptionKey });
     const temporal = await connectTemporal({ ...config.temporal, address: temporalAddress });
-    const app = await buildApp({ config, db, temporal, logger });
+    const app = await buildApp({ config, db, temporal: { ...temporal, startRun: options.startRun }, logger });
     // Node's server.close() waits for every open socket, and a keep-alive socket whose request was still in
     // flight when closing began stays open after its answer until its keep-alive timeout (72 s in Fastify): answers
     // given while closing tell the client to hang up, so close() ends as soon as the last in-flight request does.

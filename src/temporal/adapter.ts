@@ -261,8 +261,14 @@ export function createTemporalAdapter(deps: {
   client: Pick<Client, 'workflow' | 'withDeadline' | 'workflowService' | 'options'>;
   namespace: string;
   taskQueue: string;
+  /**
+   * Asks Temporal to hand each started run's first workflow task straight back to a worker of this process (eager
+   * workflow start), skipping the server's task queues. Only for a client on the worker's own NativeConnection
+   * (npm start's worker thread, see worker-thread.ts); the SDK refuses it on any other connection.
+   */
+  eagerStart?: boolean;
 }) {
-  const { client, namespace, taskQueue } = deps;
+  const { client, namespace, taskQueue, eagerStart = false } = deps;
   // Payloads read straight off the wire (a visibility listing's memo, a history event) are still encoded: they go
   // through the client's own data converter, payload codec (decryption) included, like everything the SDK decodes.
   const converter = client.options.loadedDataConverter;
@@ -297,6 +303,7 @@ export function createTemporalAdapter(deps: {
             typedSearchAttributes: runStartDetails.searchAttributes(input),
             staticSummary: runStartDetails.summary(input),
             priority: runStartDetails.priority(input),
+            requestEagerStart: eagerStart,
           }),
         );
         return { duplicate: false };

@@ -1,15 +1,21 @@
 // The worker thread of npm start (started by worker-thread.ts): the SDK runtime, the Temporal workers and their
-// activities, on an event loop the API does not share. Database work is asked of the host thread.
+// activities, on an event loop the API does not share. Database work is asked of the host thread; the host's run
+// starts are made here, on the workers' own connection, so that they can be eager (worker-thread.ts).
 import { parentPort, workerData } from 'node:worker_threads';
+import { Client } from '@temporalio/client';
 import { createActivities } from '../activities/index.js';
 import { loadConfig } from '../config.js';
+import { UnavailableError } from '../errors.js';
 import { secretResolverFor } from '../secrets/resolver.js';
+import { createTemporalAdapter } from './adapter.js';
+import { hookflowDataConverter } from './connection.js';
 import { startWorker } from './worker.js';
 import {
   deserializeError,
   serializeError,
   type HostDatabaseCalls,
   type HostMessage,
+  type StartRunRequest,
   type ThreadMessage,
   type WorkerThreadData,
 } from './worker-thread-protocol.js';
@@ -36,10 +42,29 @@ function callHost<K extends keyof HostDatabaseCalls>(
 
 /** Set once the worker polls; the host asks to stop only after it said so (`ready`). */
 let stop: (() => Promise<void>) | undefined;
+/** Set once the worker polls, unset when it begins to stop. */
+let startRun:
+  ((input: StartRunRequest['input'], deadline?: number) => Promise<{ duplicate: boolean }>) | undefined;
+
+/** Answers the host's run start; the host sends none before `ready`, and stops its API before the worker. */
+function answerStartRun({ id, input, deadline }: StartRunRequest): void {
+  const started = startRun
+    ? startRun(input, deadline)
+    : Promise.reject(new UnavailableError('The worker is stopping: no run can start now. Retry shortly.'));
+  started.then(
+    ({ duplicate }) => send({ type: 'runStarted', id, ok: true, duplicate }),
+    (error: unknown) => send({ type: 'runStarted', id, ok: false, error: serializeError(error) }),
+  );
+}
 
 port.on('message', (message: HostMessage) => {
   if (message.type === 'stop') {
+    startRun = undefined;
     void stop?.();
+    return;
+  }
+  if (message.type === 'startRun') {
+    answerStartRun(message);
     return;
   }
   const call = pending.get(message.id);
@@ -72,6 +97,20 @@ try {
     activities,
   );
   stop = () => worker.stop();
+  // The workers' own connection: Temporal hands a run started through it its first workflow task in the start's
+  // answer, which this worker runs at once, instead of through the server's transfer queue and matching.
+  const client = new Client({
+    connection: worker.connection,
+    namespace: config.temporal.namespace,
+    dataConverter: hookflowDataConverter(config.temporal.payloadKeys),
+  });
+  const runs = createTemporalAdapter({
+    client,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    eagerStart: true,
+  });
+  startRun = (input, deadline) => runs.startRun(input, deadline);
   send({ type: 'ready', metrics: worker.metrics });
   worker.running.then(
     () => {

@@ -1,7 +1,9 @@
 // What npm start's host thread and its worker thread (worker-thread.ts, worker-thread-entry.ts) say to each other.
 import type { Config } from '../config.js';
+import { UnavailableError } from '../errors.js';
 import type { EmailQuota } from '../activities/send-email.js';
 import type { SecretRepo } from '../db/repos/secret-repo.js';
+import type { RunStepsInput } from '../workflows/types.js';
 import type { WorkerMetricsStatus } from './worker.js';
 
 /** What the thread is started with: plain data, as structured clone carries it. */
@@ -36,8 +38,25 @@ export interface SerializedError {
   stack?: string;
 }
 
+/**
+ * A run start the host asks of the thread: the thread's client shares the worker's connection, so Temporal can hand
+ * the run's first workflow task straight back to this worker (eager workflow start, worker-thread.ts).
+ */
+export interface StartRunRequest {
+  type: 'startRun';
+  id: number;
+  input: RunStepsInput;
+  /** Epoch ms, as the Temporal adapter's startRun takes it (its default when absent). */
+  deadline?: number;
+}
+
+export type StartRunAnswer =
+  | { type: 'runStarted'; id: number; ok: true; duplicate: boolean }
+  | { type: 'runStarted'; id: number; ok: false; error: SerializedError };
+
 export type ThreadMessage =
   | HostCall
+  | StartRunAnswer
   | { type: 'ready'; metrics: WorkerMetricsStatus }
   /** Start-up failed, or the running worker failed: the thread exits after sending it. */
   | { type: 'failed'; error: SerializedError }
@@ -46,14 +65,20 @@ export type ThreadMessage =
 export type HostMessage =
   | { type: 'result'; id: number; ok: true; value: unknown }
   | { type: 'result'; id: number; ok: false; error: SerializedError }
+  | StartRunRequest
   | { type: 'stop' };
 
+const UNAVAILABLE_ERROR_NAME = 'UnavailableError';
+
 export function serializeError(error: unknown): SerializedError {
+  if (error instanceof UnavailableError) return { name: UNAVAILABLE_ERROR_NAME, message: error.message };
   if (error instanceof Error) return { name: error.name, message: error.message, stack: error.stack };
   return { name: 'Error', message: String(error) };
 }
 
 export function deserializeError(serialized: SerializedError): Error {
+  // The one error class a caller branches on (a start Temporal did not answer is retried, then answered 503).
+  if (serialized.name === UNAVAILABLE_ERROR_NAME) return new UnavailableError(serialized.message);
   const error = new Error(serialized.message);
   error.name = serialized.name;
   if (serialized.stack) error.stack = serialized.stack;

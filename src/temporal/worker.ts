@@ -160,6 +160,8 @@ export async function startWorker(
     return {
       worker,
       running,
+      /** The workers' connection: a client on it can start runs eagerly onto them (worker-thread-entry.ts). */
+      connection,
       /** Whether this process serves its metrics, and where (or why not). */
       metrics,
       async stop() {

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, expect, it } from 'vitest';
 import { findStablePort } from '../../src/temporal/dev-server.js';
-import { report, waitUntil } from './harness.js';
+import { startFakeResend } from '../helpers/fake-resend.js';
+import { apiClient, emailStep, report, waitUntil, type Answer } from './harness.js';
 
 /*
  * `npm start` as a person or a supervisor stops it: a SIGTERM to the npm process itself (systemd, a process manager
@@ -21,14 +22,27 @@ afterAll(() => {
   for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
 });
 
+/** Where an npm start keeps its data, and its ports and secrets: a second start with the same is a restart. */
+interface NpmSetup {
+  cli: { cacheDir: string } | 'found';
+  extraEnv: Record<string, string>;
+  dataDir: string;
+  port: number;
+  temporalPort: number;
+  uiPort: number;
+  codecPort: number;
+  secrets: Record<string, string>;
+}
+
 /**
  * `npm start` with the test's Temporal CLI, unless `cli` says to give it none (a machine that never had one), and
  * `extraEnv` on top of its environment.
  */
-async function startNpm(
-  cli: { cacheDir: string } | 'found' = 'found',
-  extraEnv: Record<string, string> = {},
-) {
+async function startNpm(cli: NpmSetup['cli'] = 'found', extraEnv: Record<string, string> = {}) {
+  return launchNpm(await npmSetup(cli, extraEnv));
+}
+
+async function npmSetup(cli: NpmSetup['cli'], extraEnv: Record<string, string>): Promise<NpmSetup> {
   const dataDir = mkdtempSync(join(tmpdir(), 'hookflow-npm-start-'));
   dataDirs.push(dataDir);
   // Below the ephemeral range: the build before the dev server starts can take a while, and an ephemeral port picked
@@ -39,6 +53,16 @@ async function startNpm(
     await findStablePort(),
     await findStablePort(),
   ];
+  const secrets = {
+    JWT_SECRET: randomBytes(32).toString('hex'),
+    SECRETS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+    PAYLOAD_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+  };
+  return { cli, extraEnv, dataDir, port, temporalPort, uiPort, codecPort, secrets };
+}
+
+async function launchNpm(setup: NpmSetup) {
+  const { cli, extraEnv, dataDir, port, temporalPort, uiPort, codecPort } = setup;
   const child = spawn('npm', ['start'], {
     cwd: repoRoot,
     // Its own process group, like a terminal's foreground job, so Ctrl-C can be sent to all of it.
@@ -59,9 +83,7 @@ async function startNpm(
       PAYLOAD_CODEC_PORT: String(codecPort),
       TEMPORAL_DEV_DB_FILE: join(dataDir, 'temporal.db'),
       PGLITE_DATA_DIR: join(dataDir, 'pglite'),
-      JWT_SECRET: randomBytes(32).toString('hex'),
-      SECRETS_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
-      PAYLOAD_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}`,
+      ...setup.secrets,
       ...extraEnv,
     },
   });
@@ -83,7 +105,7 @@ async function startNpm(
     (status) => status === 200 || child.exitCode !== null,
   );
   expect(child.exitCode, output).toBeNull();
-  return { child, exited, output: () => output, port, temporalPort };
+  return { child, exited, output: () => output, port, temporalPort, setup };
 }
 
 /** True while something accepts connections on the port. */
@@ -169,6 +191,62 @@ it('Ctrl-C (SIGINT to the process group) stops everything gracefully, not "SIGIN
     'SIGINT to everything stopped (ms)': Date.now() - stopping,
     'npm exit code': String(await npm.exited),
   });
+});
+
+it('npm start killed outright (SIGKILL to all of it) right after accepting webhooks: every run completes after a restart, one email each', async () => {
+  // npm start starts its runs eagerly: Temporal hands each run's first task to npm start's own worker in the start's
+  // answer. Killed before that task completes, the run must not be stranded: Temporal gives the task to a worker
+  // again once its workflow task timeout (10 s) passes, here the worker of the restarted npm start.
+  const started = Date.now();
+  const resend = await startFakeResend();
+  try {
+    const setup = await npmSetup('found', {
+      RESEND_API_KEY: 're_test_npm_start',
+      RESEND_BASE_URL: resend.url,
+      EMAIL_FROM: 'Hookflow <hello@hookflow.test>',
+    });
+    const first = await launchNpm(setup);
+    const api = apiClient(`http://127.0.0.1:${setup.port}`);
+    await api.signUp();
+    const workflow = await api.createWorkflow({ name: 'Accepted, then killed', steps: [emailStep('hello')] });
+    const accepted = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        api.hit(workflow.webhook.token, { email: `kill-${i}@example.com`, name: `k${i}` }, `kill-${i}`),
+      ),
+    );
+    expect(accepted.map((answer) => answer.status)).toEqual(Array(20).fill(202));
+    // The whole process group, as the OOM killer or a pulled plug would: npm, Node and the dev server.
+    process.kill(-first.child.pid!, 'SIGKILL');
+    await first.exited;
+    await waitUntil(
+      15_000,
+      'the dev server to go with npm start',
+      () => listening(setup.temporalPort),
+      (up) => !up,
+    );
+    const emailsBeforeRestart = resend.emails.length;
+
+    const second = await launchNpm(setup);
+    try {
+      const restarted = Date.now();
+      const runIds = accepted.map((answer) => ((answer as Answer).body as { runId: string }).runId);
+      const runs = await api.waitForRuns(runIds, 90_000);
+      expect(runs.map((run) => run.status)).toEqual(Array(20).fill('completed'));
+      const keys = resend.emails.map((email) => email.idempotencyKey);
+      expect(keys.sort()).toEqual(runIds.map((id) => `${id}/hello`).sort());
+      report('npm start SIGKILLed right after acknowledging webhooks, then started again', started, {
+        'hits accepted (202) before the kill': runIds.length,
+        'emails sent before the kill': emailsBeforeRestart,
+        'restart to all runs completed (ms)': Date.now() - restarted,
+        'emails accepted (one per run)': keys.length,
+      });
+    } finally {
+      process.kill(-second.child.pid!, 'SIGINT');
+      await second.exited;
+    }
+  } finally {
+    await resend.close();
+  }
 });
 
 it('on a machine with Go but no Temporal CLI, npm start builds the CLI itself (saying so) and starts', async () => {

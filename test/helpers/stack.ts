@@ -4,7 +4,7 @@ import { inject } from 'vitest';
 import { createActivities, emailQuotaFor } from '../../src/activities/index.js';
 import type { EmailQuota } from '../../src/activities/send-email.js';
 import { createResendTransport } from '../../src/activities/email-transport.js';
-import { buildApp, type App } from '../../src/api/app.js';
+import { buildApp, type App, type AppDeps } from '../../src/api/app.js';
 import type { RunResource } from '../../src/api/services/run-service.js';
 import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -65,13 +65,16 @@ export async function startStack(
   const db = await openMigratedDb(options.driver ?? 'postgres');
   // The production wiring: the data converter (payload encryption when the env sets keys) comes with the config.
   const { connection, client } = await connectTemporal({ ...config.temporal, address: temporalAddress });
-  const stopWorker =
-    options.worker === 'none'
-      ? () => Promise.resolve()
-      : options.worker === 'thread'
-        ? await startThreadWorker(env, temporalAddress, config, db)
-        : await startInlineWorker(config, temporalAddress, db);
-  const app = await buildApp({ config, db, temporal: { connection, client } });
+  let stopWorker: () => Promise<void>;
+  let startRun: AppDeps['temporal']['startRun'];
+  if (options.worker === 'none') stopWorker = () => Promise.resolve();
+  else if (options.worker === 'thread') {
+    // As npm start wires it: the app's run starts go through the thread, eager onto its worker.
+    const thread = await startThreadWorker(env, temporalAddress, config, db);
+    stopWorker = () => thread.stop();
+    startRun = (input, deadline) => thread.startRun(input, deadline);
+  } else stopWorker = await startInlineWorker(config, temporalAddress, db);
+  const app = await buildApp({ config, db, temporal: { connection, client, startRun } });
 
   return {
     app,
@@ -147,13 +150,12 @@ async function startThreadWorker(
   config: Config,
   db: DbHandle,
 ) {
-  const thread = await startWorkerThread({
+  return startWorkerThread({
     // Tests end with runs still waiting in delays: a second is grace enough, as for the inline worker.
     data: { env: { ...env, SHUTDOWN_GRACE_MS: '1000' }, temporalAddress, runtimeLogLevel: config.logLevel },
     config,
     db,
   });
-  return () => thread.stop();
 }
 
 /** Polls `read` until `done` says so; fails with the last value seen. */

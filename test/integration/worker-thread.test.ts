@@ -1,5 +1,7 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { UnavailableError } from '../../src/errors.js';
 import { startWorkerThread } from '../../src/temporal/worker-thread.js';
+import type { RunStepsInput } from '../../src/workflows/types.js';
 import { testEnv } from '../helpers/config.js';
 import { openMigratedDb } from '../helpers/database.js';
 import { startHttpTarget, type HttpTarget } from '../helpers/http-target.js';
@@ -66,6 +68,10 @@ it('runs http and email steps in the thread, with secrets and the email quota fr
 
   const first = await run('ada@example.com');
   expect(first.status, JSON.stringify(first)).toBe('completed');
+  // The webhook's start went through the thread's connection, eager onto its worker: the history that operators
+  // read in the Temporal UI says so on the run's first event.
+  const history = await stack.client.workflow.getHandle(first.id).fetchHistory();
+  expect(history.events?.[0]?.workflowExecutionStartedEventAttributes?.eagerExecutionAccepted).toBe(true);
   expect(target.requests.at(-1)?.headers.authorization).toBe(`Bearer ${SECRET}`);
   expect(
     stack.resend.requests.filter((request) => request.idempotencyKey?.startsWith(`${first.id}/`)),
@@ -83,6 +89,26 @@ it('runs http and email steps in the thread, with secrets and the email quota fr
   expect(
     stack.resend.requests.filter((request) => request.idempotencyKey?.startsWith(`${second.id}/`)),
   ).toHaveLength(0);
+});
+
+it('answers a start after the worker stopped as Temporal being unavailable (503), not as a crash', async () => {
+  const db = await openMigratedDb('postgres');
+  const thread = await startWorkerThread({
+    data: { env: testEnv(), temporalAddress: inject('temporalAddress'), runtimeLogLevel: 'silent' },
+    config: stack.config,
+    db,
+  });
+  try {
+    await thread.stop();
+    // Never sent: a stopped thread answers before anything reaches Temporal.
+    const input = { run: { id: 'run_after_stop', ownerId: 'usr_after_stop' } } as RunStepsInput;
+    const error = await thread.startRun(input, Date.now() + 5_000).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnavailableError);
+    expect((error as UnavailableError).statusCode).toBe(503);
+    expect((error as UnavailableError).message).toMatch(/worker stopped before Temporal answered/);
+  } finally {
+    await db.close();
+  }
 });
 
 it('rejects with the thread’s own error when the worker cannot start', async () => {
