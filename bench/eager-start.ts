@@ -11,7 +11,7 @@
 // eager starts by closed-loop callers. Each round prints one JSON line: runs/s (start call to the activity running,
 // as the ceiling times it), the start call's p50, the share of starts that were eager, and CPU per run of this
 // process and of the dev server. `--dynamic-config` adds dev-server settings (e.g. the transfer queue's read rate).
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,7 @@ import { findTemporalCli, findFreePort, startDevServer } from '../src/temporal/d
 import { connectWorker, createHookflowWorker, installWorkerLogging } from '../src/temporal/worker.js';
 import { writeWorkflowBundle } from '../src/temporal/workflow-bundle.js';
 import { createCeilingActivities } from './ceiling/activities.js';
+import { startCpuAccount, type CpuAccount } from './lib/cpu.js';
 import { closedLoop, summarizeLatencies } from './lib/load.js';
 
 const { values: flags } = parseArgs({
@@ -34,13 +35,6 @@ const { values: flags } = parseArgs({
 const levels = flags.concurrency.split(',').map(Number);
 const dynamicConfig = JSON.parse(flags['dynamic-config']) as Record<string, string | number | boolean>;
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-
-/** CPU time of a process so far, in ms (utime + stime from /proc, in clock ticks of 10 ms). */
-function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 installWorkerLogging('warn');
 const dir = mkdtempSync(join(tmpdir(), 'hookflow-eager-start-'));
@@ -77,18 +71,13 @@ async function round(eager: boolean, concurrency: number): Promise<void> {
   const durationS = concurrency === 1 ? 8 : 12;
   const startLatencies: number[] = [];
   let eagerStarts = 0;
-  let nodeBefore = 0;
-  let serverBefore = 0;
+  let cpu: CpuAccount | undefined;
   const result = await closedLoop({
     concurrency,
     durationMs: durationS * 1000,
     warmupMs: 2000,
     maxOps: 100_000,
-    onMeasureStart: () => {
-      const usage = process.cpuUsage();
-      nodeBefore = (usage.user + usage.system) / 1000;
-      serverBefore = cpuMs(server.pid);
-    },
+    onMeasureStart: () => (cpu = startCpuAccount({ temporal: server.pid })),
     op: async (_seq, measured) => {
       const workflowId = `eager-start-${sequence++}`;
       const ran = new Promise<void>((resolve) => activityRan.set(workflowId, resolve));
@@ -105,8 +94,10 @@ async function round(eager: boolean, concurrency: number): Promise<void> {
       await ran;
     },
   });
-  const usage = process.cpuUsage();
-  const perRun = (ms: number) => Math.round((ms / Math.max(1, result.ok)) * 10) / 10;
+  // In cores over the measured part; `bench` is this process: the client and the worker.
+  const cores = cpu?.stop() ?? {};
+  const perRun = (coresUsed = 0) =>
+    Math.round(((coresUsed * result.durationS * 1000) / Math.max(1, result.ok)) * 10) / 10;
   console.log(
     JSON.stringify({
       eager,
@@ -116,8 +107,8 @@ async function round(eager: boolean, concurrency: number): Promise<void> {
       startCallP50Ms: summarizeLatencies(startLatencies).p50,
       eagerShare: Math.round((eagerStarts / Math.max(1, startLatencies.length)) * 100) / 100,
       cpuMsPerRun: {
-        node: perRun((usage.user + usage.system) / 1000 - nodeBefore),
-        temporal: perRun(cpuMs(server.pid) - serverBefore),
+        node: perRun(cores.bench),
+        temporal: perRun(cores.temporal),
       },
     }),
   );

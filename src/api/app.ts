@@ -141,12 +141,9 @@ export async function buildApp(deps: AppDeps) {
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
   });
-  const temporal = {
-    ...adapter,
-    startRun: metrics.timeRunStarts((...args: Parameters<typeof adapter.startRun>) =>
-      (deps.temporal.startRun ?? adapter.startRun)(...args),
-    ),
-  };
+  const startRun: typeof adapter.startRun =
+    deps.temporal.startRun ?? ((...args) => adapter.startRun(...args));
+  const temporal = { ...adapter, startRun: metrics.timeRunStarts(startRun) };
   const schedules = createScheduleService({
     workflows: workflowRepo,
     schedules: createTemporalSchedules({

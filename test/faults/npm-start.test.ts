@@ -105,7 +105,7 @@ async function launchNpm(setup: NpmSetup) {
     (status) => status === 200 || child.exitCode !== null,
   );
   expect(child.exitCode, output).toBeNull();
-  return { child, exited, output: () => output, port, temporalPort, setup };
+  return { child, exited, output: () => output, port, temporalPort };
 }
 
 /** True while something accepts connections on the port. */
