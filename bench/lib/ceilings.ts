@@ -56,13 +56,27 @@ export async function measureRawStart(
  * phase times for Hookflow (the email reaching the fake); waiting for the workflow's result instead would add a long
  * poll per run. Keyed `c<concurrency>` like the end-to-end results it is compared with.
  */
-export async function measureOneActivity(options: {
+export async function measureOneActivity(
+  options: OneActivityCeilingOptions & { levels: readonly { concurrency: number; durationS: number }[] },
+): Promise<Record<string, LoadResult>> {
+  const ceiling = await startOneActivityCeiling(options);
+  try {
+    const results: Record<string, LoadResult> = {};
+    for (const { concurrency, durationS } of options.levels)
+      results[`c${concurrency}`] = await ceiling.measure(concurrency, durationS);
+    if (options.memory) options.memory.sampler.markAfter(options.memory.label);
+    return results;
+  } finally {
+    await ceiling.stop();
+  }
+}
+
+export interface OneActivityCeilingOptions {
   client: Client;
   address: string;
   temporalPid: number | undefined;
   taskQueue: string;
   workflowBundle: string;
-  levels: readonly { concurrency: number; durationS: number }[];
   warmupS: number;
   /** Environment for the ceiling worker on top of its own (e.g. NODE_OPTIONS). */
   extraEnv: Record<string, string>;
@@ -73,7 +87,13 @@ export async function measureOneActivity(options: {
   extraCpu?: () => Record<string, number | readonly number[] | undefined>;
   /** A local activity (benchOneLocalActivity) instead of a normal one. */
   local?: boolean;
-}): Promise<Record<string, LoadResult>> {
+}
+
+/**
+ * The ceiling worker, started and polling, measured on demand: for rounds that alternate with another phase on the
+ * same server (the worker idles in a long poll between them). Workflow ids carry a counter across rounds.
+ */
+export async function startOneActivityCeiling(options: OneActivityCeilingOptions) {
   const workflowType = options.local ? 'benchOneLocalActivity' : 'benchOneActivity';
   const ceilingWorker = spawnBenchChild(
     'bench/ceiling/worker.ts',
@@ -88,17 +108,24 @@ export async function measureOneActivity(options: {
     { ipc: true },
   );
   options.onCleanup(() => stopChild(ceilingWorker));
+  const ran = new Map<string, () => void>();
+  ceilingWorker.child.on('message', (workflowId) => {
+    if (typeof workflowId !== 'string') return;
+    ran.get(workflowId)?.();
+    ran.delete(workflowId);
+  });
   try {
-    const ran = new Map<string, () => void>();
-    ceilingWorker.child.on('message', (workflowId) => {
-      if (typeof workflowId !== 'string') return;
-      ran.get(workflowId)?.();
-      ran.delete(workflowId);
-    });
     await waitForOutput(ceilingWorker, /ceiling worker polling/);
-    options.memory?.sampler.track(options.memory.label, ceilingWorker.child.pid);
-    const results: Record<string, LoadResult> = {};
-    for (const { concurrency, durationS } of options.levels) {
+  } catch (error) {
+    await stopChild(ceilingWorker);
+    throw error;
+  }
+  options.memory?.sampler.track(options.memory.label, ceilingWorker.child.pid);
+  let round = 0;
+  return {
+    /** `concurrency` callers for `durationS` (after the options' warm-up), each starting a run and awaiting its activity. */
+    async measure(concurrency: number, durationS: number): Promise<LoadResult> {
+      round += 1;
       let cpu: CpuAccount | undefined;
       const result = await closedLoop({
         concurrency,
@@ -112,7 +139,7 @@ export async function measureOneActivity(options: {
             ...options.extraCpu?.(),
           })),
         op: async (seq) => {
-          const workflowId = `${workflowType}-${options.taskQueue}-c${concurrency}-${seq}`;
+          const workflowId = `${workflowType}-${options.taskQueue}-c${concurrency}-r${round}-${seq}`;
           const activityRan = new Promise<void>((resolve, reject) => {
             const timeout = setTimeout(() => {
               ran.delete(workflowId);
@@ -130,11 +157,8 @@ export async function measureOneActivity(options: {
           await activityRan;
         },
       });
-      results[`c${concurrency}`] = { ...result, cpuCores: cpu?.stop() };
-    }
-    if (options.memory) options.memory.sampler.markAfter(options.memory.label);
-    return results;
-  } finally {
-    await stopChild(ceilingWorker);
-  }
+      return { ...result, cpuCores: cpu?.stop() };
+    },
+    stop: () => stopChild(ceilingWorker),
+  };
 }

@@ -12,12 +12,13 @@ import {
 } from '../../src/temporal/dev-server.js';
 import { startSupervised } from '../../src/supervised-process.js';
 import type { FakeResend } from '../../test/helpers/fake-resend.js';
-import { measureOneActivity, measureRawStart } from './ceilings.js';
+import { measureOneActivity, measureRawStart, startOneActivityCeiling } from './ceilings.js';
 import { startCpuAccount, type CpuAccount } from './cpu.js';
 import {
   createArrivalWatcher,
   createWebhookDriver,
   measureEndToEnd,
+  type EndToEndResult,
   type WebhookDriver,
 } from './end-to-end.js';
 import { httpLoad, ratio, round, summarizeLatencies, type LoadResult } from './load.js';
@@ -56,6 +57,13 @@ const SYNCHRONOUS: Record<Exclude<SqliteSetting, 'sqlite-default'>, SqliteSynchr
 const IN_FLIGHT = 64;
 /** The issue's bar for a sustainable rate: end-to-end p99 (webhook hit → email) at most this long. */
 const SUSTAINABLE_P99_MS = 2000;
+/**
+ * End to end and the one-activity ceiling measured in alternating rounds on npm start's own dev server: a ceiling
+ * minutes earlier on a fresh server differs from npm start's in more than Hookflow (the executions npm start's server
+ * already holds, whatever else the shared machine ran meanwhile), and that made one run's ratio read anywhere from
+ * 0.54 to 1.08. The goal's verdict is the median of the rounds' ratios.
+ */
+const PAIRED_ROUNDS = 3;
 /** A step's intake keeps up when the webhooks answered 202 per second reach this share of the offered rate. */
 const INTAKE_KEEPS_UP = 0.95;
 /** The issue's memory bar for all processes of `npm start` together under 64 callers: 0.8 GiB. */
@@ -194,10 +202,10 @@ function createTreeMemorySampler(root: number, roleOf: (pid: number) => string, 
   const timer = setInterval(sample, intervalMs);
   timer.unref();
   return {
-    /** Samples from now on count towards `name` (the phase before it ends). */
+    /** Samples from now on count towards `name` (the phase before it ends); a phase entered again keeps its peaks. */
     phase(name: string): void {
       sample();
-      current = { peakSumMiB: 0, peakByRoleMiB: {} };
+      current = phases.get(name) ?? { peakSumMiB: 0, peakByRoleMiB: {} };
       phases.set(name, current);
       sample();
     },
@@ -366,6 +374,8 @@ export function npmStartCommand(): { script: string; nodeArgs: string[]; env: Re
 
 interface NpmStart {
   baseUrl: string;
+  /** The dev server npm start runs, as a Temporal client reaches it. */
+  temporalAddress: string;
   nodePid: number;
   temporalPid: number;
   /** From the spawn to /readyz answering 200. */
@@ -460,6 +470,7 @@ async function startNpmStart(options: {
     throw new Error('npm start is ready but no Temporal dev server runs under it');
   return {
     baseUrl,
+    temporalAddress: `127.0.0.1:${temporalPort}`,
     nodePid,
     temporalPid,
     startupS,
@@ -614,6 +625,54 @@ async function offerRate(
   };
 }
 
+// --- end to end against its ceiling, paired ---------------------------------------------------------------------
+
+interface PairedRound {
+  /** The bare worker's one-activity runs on npm start's dev server. */
+  ceiling: LoadResult;
+  endToEnd: EndToEndResult | undefined;
+  /** End to end ÷ that ceiling, both runs/s. */
+  ratio: number | null;
+}
+
+function median(values: readonly number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? null)
+    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+function summarizePairedRounds(rounds: readonly PairedRound[]) {
+  const ratios = rounds.flatMap((round) => (round.ratio === null ? [] : [round.ratio]));
+  /** CPU (cores) ÷ runs/s, in ms: what one run costs the measured processes. */
+  const cpuPerRunMs = (result: LoadResult | undefined, roles: readonly string[]) => {
+    if (!result?.cpuCores || result.perSecond <= 0) return null;
+    const cores = roles.reduce((sum, role) => sum + (result.cpuCores?.[role] ?? 0), 0);
+    return round((cores / result.perSecond) * 1000, 1);
+  };
+  return {
+    rounds: rounds.map((pair) => ({
+      ...pair,
+      /** Temporal's CPU and the worker's (the ceiling's bare worker; npm start's whole Node process) per run. */
+      cpuPerRunMs: {
+        ceiling: {
+          temporal: cpuPerRunMs(pair.ceiling, ['temporal']),
+          worker: cpuPerRunMs(pair.ceiling, ['worker']),
+        },
+        endToEnd: {
+          temporal: cpuPerRunMs(pair.endToEnd, ['temporal']),
+          node: cpuPerRunMs(pair.endToEnd, ['node']),
+        },
+      },
+    })),
+    medianRatio: median(ratios),
+    minRatio: ratios.length > 0 ? Math.min(...ratios) : null,
+    maxRatio: ratios.length > 0 ? Math.max(...ratios) : null,
+  };
+}
+
 // --- the phases ---------------------------------------------------------------------------------------------------
 
 export interface EmbeddedDeps extends CeilingDeps {
@@ -748,17 +807,58 @@ export async function measureEmbedded(deps: EmbeddedDeps) {
     limitS: profile.drainLimitS,
   });
 
-  // End to end at 64 in flight, against the one-activity ceiling of the same server configuration.
-  memory.phase(`end to end, ${IN_FLIGHT} in flight`);
-  const endToEnd = await measureEndToEnd({
-    driver,
-    levels: [{ concurrency: IN_FLIGHT, durationS: profile.e2eS }],
+  // End to end at 64 in flight, against the one-activity ceiling of the same server configuration: in rounds that
+  // alternate Hookflow's runs (the bare worker idle) with a bare worker's one-activity runs on npm start's own dev
+  // server (npm start idle meanwhile), so both sides of each ratio meet the same server state and, seconds apart, the
+  // same machine.
+  log(
+    `npm start: end to end and the one-activity ceiling on its own dev server, ${PAIRED_ROUNDS} alternating rounds`,
+  );
+  const sameServerConnection = await Connection.connect({ address: app.temporalAddress });
+  deps.onCleanup(() => sameServerConnection.close());
+  const sameServerCeiling = await startOneActivityCeiling({
+    client: new Client({ connection: sameServerConnection, namespace: 'default' }),
+    address: app.temporalAddress,
+    temporalPid: app.temporalPid,
+    taskQueue: `embedded-paired-${deps.runTag}`,
+    workflowBundle: deps.ceilingBundle,
     warmupS: profile.warmupS,
-    processes,
-    rawOneActivity: chosen.rawOneActivity,
-    log,
-    label: 'npm start: end to end',
+    extraEnv: npmStartCommand().env,
+    onCleanup: deps.onCleanup,
   });
+  const pairedRounds: PairedRound[] = [];
+  let endToEnd: Record<string, EndToEndResult> = {};
+  try {
+    for (let pairedRound = 1; pairedRound <= PAIRED_ROUNDS; pairedRound++) {
+      // Round 1's end to end comes first, straight after the intake's drain as when it was a phase of its own, so
+      // its memory (the goal's figure under 64 callers) and its ratio to the fresh server's ceiling stay comparable
+      // with earlier runs; the dev server grows with every run it holds, the ceiling's runs included.
+      memory.phase(pairedRound === 1 ? `end to end, ${IN_FLIGHT} in flight` : 'end to end, later rounds');
+      const roundEndToEnd = await measureEndToEnd({
+        driver,
+        levels: [{ concurrency: IN_FLIGHT, durationS: profile.e2eS }],
+        warmupS: profile.warmupS,
+        processes,
+        rawOneActivity: chosen.rawOneActivity,
+        log,
+        label: `npm start: round ${pairedRound}, end to end`,
+      });
+      if (pairedRound === 1) endToEnd = roundEndToEnd;
+      log(`npm start: round ${pairedRound}, the one-activity ceiling on npm start's dev server`);
+      memory.phase(`one-activity ceiling on npm start's dev server, ${IN_FLIGHT} in flight`);
+      const ceiling = await sameServerCeiling.measure(IN_FLIGHT, profile.rawActivityS);
+      const e2e = roundEndToEnd[inFlight];
+      pairedRounds.push({
+        ceiling,
+        endToEnd: e2e,
+        ratio: ratio(e2e?.perSecond ?? 0, ceiling.perSecond),
+      });
+    }
+  } finally {
+    await sameServerCeiling.stop();
+    await sameServerConnection.close();
+  }
+  const paired = summarizePairedRounds(pairedRounds);
 
   // The largest offered rate with end-to-end p99 ≤ 2 s: open-loop steps, each from an empty backlog (a passing
   // step's runs have all arrived); the search ends at the first failing step or when its time budget is spent.
@@ -804,7 +904,6 @@ export async function measureEmbedded(deps: EmbeddedDeps) {
   const stopS = round((performance.now() - stopStart) / 1000, 1);
 
   // --- ratios and goals ---------------------------------------------------------------------------------------------
-  const e2e = endToEnd[inFlight];
   const drainRatio = ratio(emailsDuringIntakePerSecond, drainAfterIntake.perSecond ?? 0);
   const peakUnder64CallersMiB = mem.phases[`end to end, ${IN_FLIGHT} in flight`]?.peakSumMiB ?? 0;
   const chosenShareOfBest = (measure: CeilingMeasure) =>
@@ -822,10 +921,10 @@ export async function measureEmbedded(deps: EmbeddedDeps) {
         (chosenShareOfBest('rawOneActivity') ?? 0) >= 0.9,
     },
     {
-      name: `end to end ≥ 80% of the raw one-activity ceiling of the same configuration (${IN_FLIGHT} in flight)`,
+      name: `end to end ≥ 80% of the raw one-activity ceiling of the same configuration (${IN_FLIGHT} in flight; median of ${PAIRED_ROUNDS} rounds alternating on npm start's own dev server)`,
       target: 0.8,
-      actual: e2e?.ratioToRawOneActivity ?? null,
-      met: (e2e?.ratioToRawOneActivity ?? 0) >= 0.8,
+      actual: paired.medianRatio,
+      met: (paired.medianRatio ?? 0) >= 0.8,
     },
     {
       name: 'emails/s during a 16-caller intake ≥ 70% of the drain rate with no intake',
@@ -890,7 +989,10 @@ export async function measureEmbedded(deps: EmbeddedDeps) {
       c16: webhookC16,
     },
     drainAfterWebhookC1: afterC1,
+    /** Round 1's end to end, its ratio to the fresh server's ceiling (`ceilings`) as before the paired rounds. */
     endToEnd,
+    /** End to end ÷ the one-activity ceiling on npm start's own dev server, in alternating rounds. */
+    endToEndPaired: paired,
     drain: {
       emailsDuringIntakePerSecond,
       intakeC16DurationS: round((intakeEnd - intakeStart) / 1000),

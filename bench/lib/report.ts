@@ -159,13 +159,27 @@ export function renderEmbedded(embedded: EmbeddedReport): string[] {
   for (const [level, result] of Object.entries(embedded.endToEnd)) {
     lines.push(
       row(
-        `email, ${level.slice(1)} run(s) in flight`,
+        `email, ${level.slice(1)} run(s) in flight (round 1)`,
         result,
         undefined,
-        `${pct(result.ratioToRawOneActivity)} of raw one-activity (${embedded.config.sqlite})`,
+        `${pct(result.ratioToRawOneActivity)} of raw one-activity on a fresh server (${embedded.config.sqlite})`,
       ),
     );
   }
+  const { endToEndPaired: paired } = embedded;
+  paired.rounds.forEach((pair, index) => {
+    const e2e = pair.endToEnd;
+    lines.push(
+      `  round ${index + 1} on npm start's dev server: ceiling ${fmt(pair.ceiling.perSecond)} runs/s ` +
+        `(CPU/run ms: temporal ${fmt(pair.cpuPerRunMs.ceiling.temporal)}, worker ${fmt(pair.cpuPerRunMs.ceiling.worker)}), ` +
+        `end to end ${fmt(e2e?.perSecond)} /s (temporal ${fmt(pair.cpuPerRunMs.endToEnd.temporal)}, ` +
+        `node ${fmt(pair.cpuPerRunMs.endToEnd.node)}): ${pct(pair.ratio)}`,
+    );
+  });
+  lines.push(
+    `  end to end ÷ the ceiling on the same server: median ${pct(paired.medianRatio)} ` +
+      `(${pct(paired.minRatio)}–${pct(paired.maxRatio)} over ${paired.rounds.length} rounds)`,
+  );
   const { drain } = embedded;
   const { drainAfterIntake: after } = drain;
   lines.push(
