@@ -24,6 +24,7 @@ import { writeWorkflowBundle } from '../src/temporal/workflow-bundle.js';
 import { createCeilingActivities } from './ceiling/activities.js';
 import { startCpuAccount, type CpuAccount } from './lib/cpu.js';
 import { closedLoop, summarizeLatencies } from './lib/load.js';
+import { BENCH_LIMITS } from './lib/stack.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -56,7 +57,8 @@ const activityRan = new Map<string, () => void>();
 const worker = await createHookflowWorker({
   connection,
   temporal: { namespace: 'default', taskQueue: 'bench-eager-start', workflowBundlePath: bundle },
-  email: { maxPerSecond: 10_000 },
+  // The bench's provider rate limit (none: the sends are eager activities, as for Hookflow's worker in the bench).
+  email: { maxPerSecond: Number(BENCH_LIMITS.EMAIL_MAX_PER_SECOND) },
   // Only the activity's shape differs from Hookflow's, as in the ceiling (bench/ceiling/worker.ts).
   activities: createCeilingActivities((workflowId) => {
     activityRan.get(workflowId)?.();

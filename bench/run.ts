@@ -701,7 +701,7 @@ async function main() {
         'Temporal is the CLI dev server (SQLite in memory); the ratios compare Hookflow with the same server.',
         `API and worker run ${flags.dist ? 'compiled (node dist/…)' : 'from source with tsx (node --import tsx)'}, LOG_LEVEL=${logLevel}, NODE_ENV=production, NODE_OPTIONS=${nodeOptions || '(none)'}.`,
         'cpuCores: CPU used during a measured run, in cores (machine = all processes; the rest of it is PostgreSQL, the tsx loader threads and anything else).',
-        `EMAIL_MAX_PER_SECOND=${BENCH_LIMITS.EMAIL_MAX_PER_SECOND} (default 5): the provider rate limit is not what is measured.`,
+        `EMAIL_MAX_PER_SECOND=${BENCH_LIMITS.EMAIL_MAX_PER_SECOND} (default 5; 0 = no limit, so sends are eager activities where the server allows them): the provider rate limit is not what is measured.`,
         'Rate limits (webhook, login, register) raised so no request is refused; the limiters still run.',
         'Webhook intake runs with no worker on the API task queue, like the raw StartWorkflow ceiling.',
         'The one-activity ceiling worker uses createHookflowWorker (same worker options as Hookflow); it is timed from the start call to the activity running, as end to end is timed from the hit to the email.',

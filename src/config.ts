@@ -238,7 +238,15 @@ const envFields = z.object({
       )
       .default('Hookflow <hookflow@example.com>'),
   ),
-  EMAIL_MAX_PER_SECOND: z.preprocess(emptyAsUndefined, z.coerce.number().positive().default(5)),
+  /**
+   * The provider's rate limit, emails per second across all workers (Temporal enforces it on the task queue); 0 turns
+   * it off: the provider's 429s are then retried after its retry-after, and a worker gets its email activities eagerly
+   * (src/temporal/worker.ts).
+   */
+  EMAIL_MAX_PER_SECOND: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().nonnegative('must be a number ≥ 0 (emails per second; 0: no limit)').default(5),
+  ),
   /** Recipients (to + cc + bcc) one account's email steps may send to per 24-hour window. */
   EMAIL_DAILY_QUOTA: positiveInt(1000),
   /** Domains a step's `from` may send from (comma or space separated); unset: the domain of EMAIL_FROM. */

@@ -163,9 +163,10 @@ export async function findStablePort(host = '127.0.0.1'): Promise<number> {
 }
 
 /**
- * The dev server's dynamic config. Task-queue fairness, which Hookflow keys by account (runStartDetails), is what
- * every Temporal that Hookflow runs on gets (deploy/temporal/dynamicconfig/development-sql.yaml says the same for
- * compose and the native stack).
+ * The dev server's dynamic config. Task-queue fairness, which Hookflow keys by account (runStartDetails), and eager
+ * activities (taken by a worker only when EMAIL_MAX_PER_SECOND=0 turns the provider rate limit off; see
+ * src/temporal/worker.ts) are what every Temporal that Hookflow runs on gets
+ * (deploy/temporal/dynamicconfig/development-sql.yaml says the same for compose and the native stack).
  *
  * The state cache is the dev server's own, as npm start's Temporal: the CLI keeps the state of up to 8,096
  * executions in memory, closed ones included (for an hour), ~20 KB each for Hookflow's runs, so the dev server grew
@@ -184,6 +185,7 @@ export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, string | number 
   'matching.enableFairness': true,
   'history.hostLevelCacheMaxSize': 1024,
   'system.forceSearchAttributesCacheRefreshOnRead': false,
+  'system.enableActivityEagerExecution': true,
 };
 
 export type SqliteSynchronous = 'normal' | 'full';

@@ -55,6 +55,12 @@ export interface HookflowWorker {
  * queue, so the queue-wide activity rate is the provider's rate limit, enforced across all workers. Http requests
  * have a queue of their own (httpTaskQueue), served by a second worker on the same connection, so they never wait
  * behind that limit.
+ *
+ * With the limit off (EMAIL_MAX_PER_SECOND=0) the worker takes its email activities eagerly where the server allows
+ * it (`system.enableActivityEagerExecution`, on in npm start's dev server and the shipped dynamic config): the
+ * workflow task that schedules a send gets the activity back in its answer, with no wait for the history service's
+ * transfer queue or for matching (~30 ms per send on npm start's dev server, bench/RESULTS.md). The SDK never asks
+ * for that while a task-queue rate limit is set, because an eager activity is not counted by it.
  */
 export async function createHookflowWorker(options: HookflowWorkerOptions): Promise<HookflowWorker> {
   const { temporal } = options;
@@ -72,7 +78,7 @@ export async function createHookflowWorker(options: HookflowWorkerOptions): Prom
     ...(temporal.workflowBundlePath
       ? { workflowBundle: { codePath: temporal.workflowBundlePath } }
       : { workflowsPath: workflowsPath() }),
-    maxTaskQueueActivitiesPerSecond: options.email.maxPerSecond,
+    ...(options.email.maxPerSecond > 0 && { maxTaskQueueActivitiesPerSecond: options.email.maxPerSecond }),
     shutdownGraceTime,
     interceptors: { activity: [stepAttemptsInterceptor] },
     ...options.overrides,

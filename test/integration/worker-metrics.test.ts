@@ -162,4 +162,10 @@ it('serves the Temporal SDK metrics and step outcomes by type', async () => {
   expect(
     sampleValue(samples, 'temporal_activity_schedule_to_start_latency_seconds_count'),
   ).toBeGreaterThanOrEqual(4);
+  // With the provider rate limit set, every send goes through the task queue that enforces it: none eager
+  // (eager-activity.test.ts has the limit off).
+  const received = (eager: string) =>
+    sampleValue(samples, 'temporal_activity_task_received_total', { activity_type: 'sendEmail', eager });
+  expect(received('false')).toBe(1);
+  expect(received('true')).toBe(0);
 });

@@ -40,6 +40,14 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('takes EMAIL_MAX_PER_SECOND=0 as no provider rate limit, and refuses a negative one with what it accepts', () => {
+    expect(loadConfig({ EMAIL_MAX_PER_SECOND: '0' }).email.maxPerSecond).toBe(0);
+    expect(loadConfig({ EMAIL_MAX_PER_SECOND: '2.5' }).email.maxPerSecond).toBe(2.5);
+    expect(() => loadConfig({ EMAIL_MAX_PER_SECOND: '-1' })).toThrow(
+      /EMAIL_MAX_PER_SECOND.*must be a number ≥ 0 \(emails per second; 0: no limit\)/,
+    );
+  });
+
   it('names every bad key in one error', () => {
     let caught: unknown;
     try {
