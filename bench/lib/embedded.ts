@@ -24,6 +24,7 @@ import {
 import { httpLoad, ratio, round, summarizeLatencies, type LoadResult } from './load.js';
 import { readRss } from './memory.js';
 import { once } from './native.js';
+import { measurePaired, PAIRED_ROUNDS, type PairedSummary } from './paired.js';
 import { BENCH_LIMITS, seedAccount } from './stack.js';
 
 /*
@@ -57,13 +58,6 @@ const SYNCHRONOUS: Record<Exclude<SqliteSetting, 'sqlite-default'>, SqliteSynchr
 const IN_FLIGHT = 64;
 /** The issue's bar for a sustainable rate: end-to-end p99 (webhook hit → email) at most this long. */
 const SUSTAINABLE_P99_MS = 2000;
-/**
- * End to end and the one-activity ceiling measured in alternating rounds on npm start's own dev server: a ceiling
- * minutes earlier on a fresh server differs from npm start's in more than Hookflow (the executions npm start's server
- * already holds, whatever else the shared machine ran meanwhile), and that made one run's ratio read anywhere from
- * 0.54 to 1.08. The goal's verdict is the median of the rounds' ratios.
- */
-const PAIRED_ROUNDS = 3;
 /** A step's intake keeps up when the webhooks answered 202 per second reach this share of the offered rate. */
 const INTAKE_KEEPS_UP = 0.95;
 /** The issue's memory bar for all processes of `npm start` together under 64 callers: 0.8 GiB. */
@@ -625,54 +619,6 @@ async function offerRate(
   };
 }
 
-// --- end to end against its ceiling, paired ---------------------------------------------------------------------
-
-interface PairedRound {
-  /** The bare worker's one-activity runs on npm start's dev server. */
-  ceiling: LoadResult;
-  endToEnd: EndToEndResult | undefined;
-  /** End to end ÷ that ceiling, both runs/s. */
-  ratio: number | null;
-}
-
-function median(values: readonly number[]): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[middle] ?? null)
-    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
-}
-
-function summarizePairedRounds(rounds: readonly PairedRound[]) {
-  const ratios = rounds.flatMap((round) => (round.ratio === null ? [] : [round.ratio]));
-  /** CPU (cores) ÷ runs/s, in ms: what one run costs the measured processes. */
-  const cpuPerRunMs = (result: LoadResult | undefined, roles: readonly string[]) => {
-    if (!result?.cpuCores || result.perSecond <= 0) return null;
-    const cores = roles.reduce((sum, role) => sum + (result.cpuCores?.[role] ?? 0), 0);
-    return round((cores / result.perSecond) * 1000, 1);
-  };
-  return {
-    rounds: rounds.map((pair) => ({
-      ...pair,
-      /** Temporal's CPU and the worker's (the ceiling's bare worker; npm start's whole Node process) per run. */
-      cpuPerRunMs: {
-        ceiling: {
-          temporal: cpuPerRunMs(pair.ceiling, ['temporal']),
-          worker: cpuPerRunMs(pair.ceiling, ['worker']),
-        },
-        endToEnd: {
-          temporal: cpuPerRunMs(pair.endToEnd, ['temporal']),
-          node: cpuPerRunMs(pair.endToEnd, ['node']),
-        },
-      },
-    })),
-    medianRatio: median(ratios),
-    minRatio: ratios.length > 0 ? Math.min(...ratios) : null,
-    maxRatio: ratios.length > 0 ? Math.max(...ratios) : null,
-  };
-}
-
 // --- the phases ---------------------------------------------------------------------------------------------------
 
 export interface EmbeddedDeps extends CeilingDeps {
@@ -826,39 +772,39 @@ export async function measureEmbedded(deps: EmbeddedDeps) {
     extraEnv: npmStartCommand().env,
     onCleanup: deps.onCleanup,
   });
-  const pairedRounds: PairedRound[] = [];
   let endToEnd: Record<string, EndToEndResult> = {};
+  let paired: PairedSummary;
   try {
-    for (let pairedRound = 1; pairedRound <= PAIRED_ROUNDS; pairedRound++) {
-      // Round 1's end to end comes first, straight after the intake's drain as when it was a phase of its own, so
-      // its memory (the goal's figure under 64 callers) and its ratio to the fresh server's ceiling stay comparable
-      // with earlier runs; the dev server grows with every run it holds, the ceiling's runs included.
-      memory.phase(pairedRound === 1 ? `end to end, ${IN_FLIGHT} in flight` : 'end to end, later rounds');
-      const roundEndToEnd = await measureEndToEnd({
-        driver,
-        levels: [{ concurrency: IN_FLIGHT, durationS: profile.e2eS }],
-        warmupS: profile.warmupS,
-        processes,
-        rawOneActivity: chosen.rawOneActivity,
-        log,
-        label: `npm start: round ${pairedRound}, end to end`,
-      });
-      if (pairedRound === 1) endToEnd = roundEndToEnd;
-      log(`npm start: round ${pairedRound}, the one-activity ceiling on npm start's dev server`);
-      memory.phase(`one-activity ceiling on npm start's dev server, ${IN_FLIGHT} in flight`);
-      const ceiling = await sameServerCeiling.measure(IN_FLIGHT, profile.rawActivityS);
-      const e2e = roundEndToEnd[inFlight];
-      pairedRounds.push({
-        ceiling,
-        endToEnd: e2e,
-        ratio: ratio(e2e?.perSecond ?? 0, ceiling.perSecond),
-      });
-    }
+    paired = await measurePaired({
+      endToEnd: async (pairedRound) => {
+        // Round 1's end to end comes straight after the intake's drain, as when it was a phase of its own, so its
+        // memory (the goal's figure under 64 callers) and its ratio to the fresh server's ceiling stay comparable
+        // with earlier runs; the dev server grows with every run it holds, the ceiling's runs included.
+        memory.phase(pairedRound === 1 ? `end to end, ${IN_FLIGHT} in flight` : 'end to end, later rounds');
+        const roundEndToEnd = await measureEndToEnd({
+          driver,
+          levels: [{ concurrency: IN_FLIGHT, durationS: profile.e2eS }],
+          warmupS: profile.warmupS,
+          processes,
+          rawOneActivity: chosen.rawOneActivity,
+          log,
+          label: `npm start: round ${pairedRound}, end to end`,
+        });
+        if (pairedRound === 1) endToEnd = roundEndToEnd;
+        return roundEndToEnd[inFlight];
+      },
+      ceiling: (pairedRound) => {
+        log(`npm start: round ${pairedRound}, the one-activity ceiling on npm start's dev server`);
+        // npm start's tree holds the dev server, which serves the ceiling's runs too: its memory meanwhile is kept
+        // apart from the figure under Hookflow's own 64 callers.
+        memory.phase(`one-activity ceiling on npm start's dev server, ${IN_FLIGHT} in flight`);
+        return sameServerCeiling.measure(IN_FLIGHT, profile.rawActivityS);
+      },
+    });
   } finally {
     await sameServerCeiling.stop();
     await sameServerConnection.close();
   }
-  const paired = summarizePairedRounds(pairedRounds);
 
   // The largest offered rate with end-to-end p99 ≤ 2 s: open-loop steps, each from an empty backlog (a passing
   // step's runs have all arrived); the search ends at the first failing step or when its time budget is spent.

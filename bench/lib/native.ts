@@ -16,12 +16,18 @@ import {
 } from '../../src/stack/native-temporal.js';
 import { findFreePort } from '../../src/temporal/dev-server.js';
 import { adminDatabaseUrl } from '../../test/helpers/database.js';
-import { measureOneActivity, measureRawStart } from './ceilings.js';
+import { measureRawStart, startOneActivityCeiling } from './ceilings.js';
 import { stopChild } from './children.js';
 import { postgresBackends, startCpuAccount, type CpuAccount } from './cpu.js';
-import { createArrivalWatcher, createWebhookDriver, measureEndToEnd } from './end-to-end.js';
+import {
+  createArrivalWatcher,
+  createWebhookDriver,
+  measureEndToEnd,
+  type EndToEndResult,
+} from './end-to-end.js';
 import { httpLoad, ratio, round, type LoadResult } from './load.js';
 import { createMemorySampler } from './memory.js';
+import { measurePaired, type PairedSummary } from './paired.js';
 import { seedAccount, startApi, startWorker } from './stack.js';
 import type { FakeResend } from '../../test/helpers/fake-resend.js';
 
@@ -309,23 +315,27 @@ export async function measureNative(deps: NativeDeps) {
   await stopChild(intakeApi.process);
 
   // --- the one-activity ceiling ----------------------------------------------------------------------------------
+  // Its worker stays up (idle in a long poll) for the paired rounds of end to end below.
   log('native: raw one-activity workflow, start to activity');
-  const rawActivity = await measureOneActivity({
+  const ceilingWorker = await startOneActivityCeiling({
     client,
     address: temporal.address,
     temporalPid: temporal.pid,
     taskQueue: `native-ceiling-${deps.runTag}`,
     workflowBundle: deps.ceilingBundle,
-    levels: profile.runLevels.map(({ concurrency, durationS }) => ({
-      concurrency,
-      durationS: concurrency === 1 ? durationS : profile.rawActivityS,
-    })),
     warmupS: profile.warmupS,
     extraEnv: deps.extraEnv,
     memory: { sampler: memory, label: 'ceiling-worker' },
     onCleanup: deps.onCleanup,
     extraCpu,
   });
+  const rawActivity: Record<string, LoadResult> = {};
+  for (const { concurrency, durationS } of profile.runLevels)
+    rawActivity[`c${concurrency}`] = await ceilingWorker.measure(
+      concurrency,
+      concurrency === 1 ? durationS : profile.rawActivityS,
+    );
+  memory.markAfter('ceiling-worker');
 
   // --- end to end: webhook → worker → email accepted by the fake Resend --------------------------------------------
   log('native: end to end, API and worker on one task queue');
@@ -348,20 +358,48 @@ export async function measureNative(deps: NativeDeps) {
     (email) => ({ seq: Number(/^bench (\d+)$/.exec(email.subject)?.[1]), at: email.receivedAt }),
   );
   deps.onCleanup(() => Promise.resolve(watcher.stop()));
-  const endToEnd = await measureEndToEnd({
-    driver: createWebhookDriver(`${api.baseUrl}/hooks/${account.tokens[0]}`, watcher),
-    levels: profile.runLevels,
-    warmupS: profile.warmupS,
-    processes: {
-      api: api.process.child.pid,
-      worker: worker.child.pid,
-      temporal: temporal.pid,
-      postgres: temporal.postgresPids(),
-    },
-    rawOneActivity: rawActivity,
-    log,
-    label: 'native: end to end',
-  });
+  const driver = createWebhookDriver(`${api.baseUrl}/hooks/${account.tokens[0]}`, watcher);
+  const endToEndAt = (levels: NativeProfile['runLevels'], label: string) =>
+    measureEndToEnd({
+      driver,
+      levels,
+      warmupS: profile.warmupS,
+      processes: {
+        api: api.process.child.pid,
+        worker: worker.child.pid,
+        temporal: temporal.pid,
+        postgres: temporal.postgresPids(),
+      },
+      rawOneActivity: rawActivity,
+      log,
+      label,
+    });
+  // One run in flight once; at the saturating level, rounds alternating with the ceiling on this cluster
+  // (bench/lib/paired.ts). Round 1's figure is the level's result, against the ceiling measured before it.
+  const endToEnd: Record<string, EndToEndResult> = await endToEndAt(
+    profile.runLevels.filter(({ concurrency }) => concurrency === 1),
+    'native: end to end',
+  );
+  const saturating = profile.runLevels.filter(({ concurrency }) => concurrency > 1);
+  const pairedByLevel: Record<string, PairedSummary> = {};
+  try {
+    for (const level of saturating) {
+      const key = `c${level.concurrency}`;
+      pairedByLevel[key] = await measurePaired({
+        endToEnd: async (pairedRound) => {
+          const result = (await endToEndAt([level], `native: round ${pairedRound}, end to end`))[key];
+          if (pairedRound === 1 && result) endToEnd[key] = result;
+          return result;
+        },
+        ceiling: (pairedRound) => {
+          log(`native: round ${pairedRound}, raw one-activity workflow, ${level.concurrency} in flight`);
+          return ceilingWorker.measure(level.concurrency, profile.rawActivityS);
+        },
+      });
+    }
+  } finally {
+    await ceilingWorker.stop();
+  }
   watcher.stop();
   log('native: stopping the API, the worker and temporal-server; dropping the databases');
   await sleep(2000);
@@ -389,6 +427,8 @@ export async function measureNative(deps: NativeDeps) {
     ceilings: { rawStartWorkflow: rawStart, rawOneActivity: rawActivity },
     webhookIntake: intake,
     endToEnd,
+    /** End to end ÷ the one-activity ceiling in rounds alternating on this cluster, per saturating level. */
+    endToEndPaired: pairedByLevel,
     memory: mem,
   };
 }

@@ -2,6 +2,7 @@ import type { BenchReport } from '../run.js';
 import type { EmbeddedReport } from './embedded.js';
 import type { LatencySummary, LoadResult } from './load.js';
 import type { NativeReport } from './native.js';
+import { renderPaired } from './paired.js';
 
 const pad = (value: string, width: number) => value.padStart(width);
 const fmt = (value: number | null | undefined, digits = 1) =>
@@ -96,6 +97,8 @@ export function renderNative(native: NativeReport, dev?: DevServerFigures): stri
       ),
     );
   }
+  for (const [level, paired] of Object.entries(native.endToEndPaired))
+    lines.push(...renderPaired(paired, `the native cluster, ${level.slice(1)} in flight`));
   for (const [label, figures] of Object.entries(native.memory.processes)) {
     lines.push(
       `  ${`RSS MiB ${label}`.padEnd(44)}${pad(fmt(figures.startMiB), 9)}${pad(fmt(figures.peakMiB), 9)}${pad(fmt(figures.afterMiB), 9)}`,
@@ -166,20 +169,7 @@ export function renderEmbedded(embedded: EmbeddedReport): string[] {
       ),
     );
   }
-  const { endToEndPaired: paired } = embedded;
-  paired.rounds.forEach((pair, index) => {
-    const e2e = pair.endToEnd;
-    lines.push(
-      `  round ${index + 1} on npm start's dev server: ceiling ${fmt(pair.ceiling.perSecond)} runs/s ` +
-        `(CPU/run ms: temporal ${fmt(pair.cpuPerRunMs.ceiling.temporal)}, worker ${fmt(pair.cpuPerRunMs.ceiling.worker)}), ` +
-        `end to end ${fmt(e2e?.perSecond)} /s (temporal ${fmt(pair.cpuPerRunMs.endToEnd.temporal)}, ` +
-        `node ${fmt(pair.cpuPerRunMs.endToEnd.node)}): ${pct(pair.ratio)}`,
-    );
-  });
-  lines.push(
-    `  end to end ÷ the ceiling on the same server: median ${pct(paired.medianRatio)} ` +
-      `(${pct(paired.minRatio)}–${pct(paired.maxRatio)} over ${paired.rounds.length} rounds)`,
-  );
+  lines.push(...renderPaired(embedded.endToEndPaired, "npm start's dev server"));
   const { drain } = embedded;
   const { drainAfterIntake: after } = drain;
   lines.push(
