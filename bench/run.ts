@@ -80,8 +80,8 @@ const { values: flags } = parseArgs({
 });
 
 /**
- * Phase lengths in seconds (counts where stated). `--quick` keeps the whole run to about 7 minutes on a quiet machine:
- * about 3 for these phases, 2.5 for the embedded default's, 2 for the native topology's (their own lengths:
+ * Phase lengths in seconds (counts where stated). `--quick` keeps the whole run to about 9 minutes on a quiet machine:
+ * about 3 for these phases, 3.5 for the embedded default's, 3 for the native topology's (their own lengths:
  * embeddedProfile in bench/lib/embedded.ts, nativeProfile in bench/lib/native.ts). The deadline leaves room for a
  * busy, shared machine.
  */
@@ -99,7 +99,7 @@ const profile = flags.quick
       e2eS: 6,
       burstRuns: 400,
       drainLimitS: 40,
-      deadlineS: 660,
+      deadlineS: 900,
     }
   : {
       warmupS: 2,
