@@ -761,7 +761,8 @@ export async function measureEmbedded(deps: EmbeddedDeps) {
     `npm start: end to end and the one-activity ceiling on its own dev server, ${PAIRED_ROUNDS} alternating rounds`,
   );
   const sameServerConnection = await Connection.connect({ address: app.temporalAddress });
-  deps.onCleanup(() => sameServerConnection.close());
+  const closeSameServerConnection = once(() => sameServerConnection.close());
+  deps.onCleanup(closeSameServerConnection);
   const sameServerCeiling = await startOneActivityCeiling({
     client: new Client({ connection: sameServerConnection, namespace: 'default' }),
     address: app.temporalAddress,
@@ -803,7 +804,7 @@ export async function measureEmbedded(deps: EmbeddedDeps) {
     });
   } finally {
     await sameServerCeiling.stop();
-    await sameServerConnection.close();
+    await closeSameServerConnection();
   }
 
   // The largest offered rate with end-to-end p99 ≤ 2 s: open-loop steps, each from an empty backlog (a passing

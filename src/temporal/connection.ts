@@ -26,10 +26,17 @@ export async function connectTemporal(
     tls: temporal.connection.tls,
     apiKey: temporal.connection.apiKey,
   });
-  const client = new Client({
+  return { connection, client: hookflowClient(connection, temporal), close: () => connection.close() };
+}
+
+/** A client of Hookflow's namespace and data converter on `connection` (a worker's own, in npm start's thread). */
+export function hookflowClient(
+  connection: NonNullable<ConstructorParameters<typeof Client>[0]>['connection'],
+  temporal: Pick<Config['temporal'], 'namespace' | 'payloadKeys'>,
+): Client {
+  return new Client({
     connection,
     namespace: temporal.namespace,
     dataConverter: hookflowDataConverter(temporal.payloadKeys),
   });
-  return { connection, client, close: () => connection.close() };
 }

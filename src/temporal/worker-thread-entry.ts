@@ -2,13 +2,12 @@
 // activities, on an event loop the API does not share. Database work is asked of the host thread; the host's run
 // starts are made here, on the workers' own connection, so that they can be eager (worker-thread.ts).
 import { parentPort, workerData } from 'node:worker_threads';
-import { Client } from '@temporalio/client';
 import { createActivities } from '../activities/index.js';
 import { loadConfig } from '../config.js';
 import { UnavailableError } from '../errors.js';
 import { secretResolverFor } from '../secrets/resolver.js';
 import { createTemporalAdapter } from './adapter.js';
-import { hookflowDataConverter } from './connection.js';
+import { hookflowClient } from './connection.js';
 import { startWorker } from './worker.js';
 import {
   deserializeError,
@@ -99,13 +98,8 @@ try {
   stop = () => worker.stop();
   // The workers' own connection: Temporal hands a run started through it its first workflow task in the start's
   // answer, which this worker runs at once, instead of through the server's transfer queue and matching.
-  const client = new Client({
-    connection: worker.connection,
-    namespace: config.temporal.namespace,
-    dataConverter: hookflowDataConverter(config.temporal.payloadKeys),
-  });
   const runs = createTemporalAdapter({
-    client,
+    client: hookflowClient(worker.connection, config.temporal),
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     eagerStart: true,

@@ -60,7 +60,7 @@ export interface HookflowWorker {
  * it (`system.enableActivityEagerExecution`, on in npm start's dev server and the shipped dynamic config): the
  * workflow task that schedules a send gets the activity back in its answer, with no wait for the history service's
  * transfer queue or for matching (~30 ms per send on npm start's dev server, bench/RESULTS.md). The SDK never asks
- * for that while a task-queue rate limit is set, because an eager activity is not counted by it.
+ * for that while a task-queue rate limit is set (sdk-core turns eager activities off when one is).
  */
 export async function createHookflowWorker(options: HookflowWorkerOptions): Promise<HookflowWorker> {
   const { temporal } = options;
