@@ -82,6 +82,20 @@ export async function startStack(
     client,
     config,
     db,
+    ...appSteps(app),
+    async close() {
+      await app.close();
+      await stopWorker();
+      await connection.close();
+      await db.close();
+      await resend.close();
+    },
+  };
+}
+
+/** What a test does through the app as a user would: sign up, create a workflow, wait for a run to end. */
+export function appSteps(app: App): Pick<Stack, 'signUp' | 'createWorkflow' | 'runToEnd'> {
+  return {
     async signUp() {
       const response = await app.inject({
         method: 'POST',
@@ -109,13 +123,6 @@ export async function startStack(
         (run) => run.status !== 'running',
         timeoutMs,
       );
-    },
-    async close() {
-      await app.close();
-      await stopWorker();
-      await connection.close();
-      await db.close();
-      await resend.close();
     },
   };
 }

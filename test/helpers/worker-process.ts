@@ -1,8 +1,6 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { expect, inject } from 'vitest';
 import { buildApp, type App } from '../../src/api/app.js';
-import type { RunResource } from '../../src/api/services/run-service.js';
-import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
 import { connectTemporal } from '../../src/temporal/connection.js';
 import { findFreePort } from '../../src/temporal/dev-server.js';
 import { testConfig } from './config.js';
@@ -10,12 +8,13 @@ import { openMigratedDb } from './database.js';
 import { startFakeResend } from './fake-resend.js';
 import { spawnHookflow, waitForWorker, type HookflowProcess } from './processes.js';
 import { parsePrometheus, type PrometheusSample } from './prometheus.js';
-import { eventually } from './stack.js';
+import { appSteps } from './stack.js';
 
 /**
  * A worker process as `npm run start:worker` runs it (the production entrypoint, configured by its environment only,
  * serving its metrics endpoint) on the shared Temporal dev server, and the real app on the same configuration and
- * database to drive it. `env` goes to both (EMAIL_MAX_PER_SECOND, say).
+ * database to drive it (with the Stack's steps: sign up, create a workflow, wait for a run). `env` goes to both
+ * (EMAIL_MAX_PER_SECOND, say).
  */
 export async function startWorkerProcess(env: Record<string, string> = {}) {
   const db = await openMigratedDb('postgres');
@@ -50,53 +49,12 @@ export async function startWorkerProcess(env: Record<string, string> = {}) {
   });
   const app: App = await buildApp({ config, db, temporal: { client } });
   return {
+    ...appSteps(app),
     app,
     resend,
     worker,
     metricsUrl,
     taskQueue: config.temporal.taskQueue,
-    /** Registers a fresh account and creates a workflow of `steps` for it; its bearer header and the workflow. */
-    async createWorkflow(steps: object[]) {
-      const registered = await app.inject({
-        method: 'POST',
-        url: '/v1/auth/register',
-        payload: {
-          email: `worker-process-${randomUUID()}@example.com`,
-          password: 'worker process passphrase',
-        },
-      });
-      expect(registered.statusCode, registered.body).toBe(201);
-      const authorization = `Bearer ${registered.json<{ token: string }>().token}`;
-      const created = await app.inject({
-        method: 'POST',
-        url: '/v1/workflows',
-        headers: { authorization },
-        payload: { name: 'Worker process', steps },
-      });
-      expect(created.statusCode, created.body).toBe(201);
-      return { authorization, workflow: created.json<WorkflowResource>() };
-    },
-    /** Posts `body` to the workflow's webhook (202 expected) and waits until its run is no longer running. */
-    async deliverAndWait(
-      authorization: string,
-      workflow: WorkflowResource,
-      body: object,
-    ): Promise<RunResource> {
-      const delivered = await app.inject({
-        method: 'POST',
-        url: `/hooks/${workflow.webhook.token}`,
-        payload: body,
-      });
-      expect(delivered.statusCode, delivered.body).toBe(202);
-      const { runId } = delivered.json<{ runId: string }>();
-      return eventually(
-        async () =>
-          (
-            await app.inject({ method: 'GET', url: `/v1/runs/${runId}`, headers: { authorization } })
-          ).json<RunResource>(),
-        (run) => run.status !== 'running',
-      );
-    },
     /** The worker's metrics endpoint as a scraper reads it. */
     async scrape(): Promise<PrometheusSample[]> {
       const response = await fetch(metricsUrl);

@@ -19,11 +19,21 @@ afterAll(async () => {
 });
 
 it('sends each email as an eager activity when the provider rate limit is off', async () => {
-  const { authorization, workflow } = await stack.createWorkflow([
-    { id: 'first', type: 'email', params: { to: '{{trigger.body.email}}', subject: 'One', text: '1' } },
-    { id: 'second', type: 'email', params: { to: '{{trigger.body.email}}', subject: 'Two', text: '2' } },
-  ]);
-  const run = await stack.deliverAndWait(authorization, workflow, { email: 'ada@example.com' });
+  const { authorization } = await stack.signUp();
+  const workflow = await stack.createWorkflow(authorization, {
+    name: 'Eager sends',
+    steps: [
+      { id: 'first', type: 'email', params: { to: '{{trigger.body.email}}', subject: 'One', text: '1' } },
+      { id: 'second', type: 'email', params: { to: '{{trigger.body.email}}', subject: 'Two', text: '2' } },
+    ],
+  });
+  const delivered = await stack.app.inject({
+    method: 'POST',
+    url: `/hooks/${workflow.webhook.token}`,
+    payload: { email: 'ada@example.com' },
+  });
+  expect(delivered.statusCode, delivered.body).toBe(202);
+  const run = await stack.runToEnd(authorization, delivered.json<{ runId: string }>().runId);
   expect(run.status).toBe('completed');
   expect(run.steps.map((step) => `${step.id}: ${step.status} (${step.attempts})`)).toEqual([
     'first: completed (1)',

@@ -23,25 +23,35 @@ afterAll(async () => {
 
 it('serves the Temporal SDK metrics and step outcomes by type', async () => {
   expect(stack.worker.output()).toContain(`worker metrics on ${stack.metricsUrl}`);
-  const { authorization, workflow } = await stack.createWorkflow([
-    { id: 'welcome', type: 'email', params: { to: '{{trigger.body.email}}', subject: 'Hi', text: 'Hi' } },
-    {
-      id: 'flaky',
-      type: 'http',
-      params: { method: 'POST', url: `${target.url}/flaky`, body: { n: 1 } },
-      retry: { maxAttempts: 3, initialInterval: '1s' },
-    },
-    {
-      id: 'gone',
-      type: 'http',
-      onFailure: 'continue',
-      params: { method: 'GET', url: `${target.url}/gone` },
-    },
-  ]);
+  const { authorization } = await stack.signUp();
+  const workflow = await stack.createWorkflow(authorization, {
+    name: 'Worker metrics',
+    steps: [
+      { id: 'welcome', type: 'email', params: { to: '{{trigger.body.email}}', subject: 'Hi', text: 'Hi' } },
+      {
+        id: 'flaky',
+        type: 'http',
+        params: { method: 'POST', url: `${target.url}/flaky`, body: { n: 1 } },
+        retry: { maxAttempts: 3, initialInterval: '1s' },
+      },
+      {
+        id: 'gone',
+        type: 'http',
+        onFailure: 'continue',
+        params: { method: 'GET', url: `${target.url}/gone` },
+      },
+    ],
+  });
   // flaky: 503 then 200; gone: 404, which is not retried.
   target.answerNext({ status: 503 }, { status: 200, body: { ok: true } }, { status: 404, body: 'gone' });
 
-  const run = await stack.deliverAndWait(authorization, workflow, { email: 'ada@example.com' });
+  const delivered = await stack.app.inject({
+    method: 'POST',
+    url: `/hooks/${workflow.webhook.token}`,
+    payload: { email: 'ada@example.com' },
+  });
+  expect(delivered.statusCode, delivered.body).toBe(202);
+  const run = await stack.runToEnd(authorization, delivered.json<{ runId: string }>().runId);
   expect(run.steps.map((step) => `${step.id}: ${step.status}`)).toEqual([
     'welcome: completed',
     'flaky: completed',
