@@ -71,25 +71,3 @@ function summarizePaired(rounds: readonly PairedRound[]) {
     maxRatio: ratios.length > 0 ? Math.max(...ratios) : null,
   };
 }
-
-/** One line per round and the median, for the stderr tables. */
-export function renderPaired(paired: PairedSummary, where: string): string[] {
-  const fmt = (value: number | null | undefined) =>
-    value === null || value === undefined ? '—' : value.toFixed(1);
-  const pct = (value: number | null | undefined) =>
-    value === null || value === undefined ? '—' : `${Math.round(value * 100)}%`;
-  const cpu = (figures: Record<string, number>) =>
-    Object.entries(figures)
-      .map(([role, ms]) => `${role} ${fmt(ms)}`)
-      .join(', ');
-  return [
-    ...paired.rounds.map(
-      (pair, index) =>
-        `  round ${index + 1} on ${where}: end to end ${fmt(pair.endToEnd?.perSecond)} /s ` +
-        `(CPU ms per run: ${cpu(pair.cpuPerRunMs.endToEnd)}), ceiling ${fmt(pair.ceiling.perSecond)} runs/s ` +
-        `(${cpu(pair.cpuPerRunMs.ceiling)}): ${pct(pair.ratio)}`,
-    ),
-    `  end to end ÷ the ceiling on ${where}: median ${pct(paired.medianRatio)} ` +
-      `(${pct(paired.minRatio)}–${pct(paired.maxRatio)} over ${paired.rounds.length} rounds)`,
-  ];
-}

@@ -2,7 +2,7 @@ import type { BenchReport } from '../run.js';
 import type { EmbeddedReport } from './embedded.js';
 import type { LatencySummary, LoadResult } from './load.js';
 import type { NativeReport } from './native.js';
-import { renderPaired } from './paired.js';
+import type { PairedSummary } from './paired.js';
 
 const pad = (value: string, width: number) => value.padStart(width);
 const fmt = (value: number | null | undefined, digits = 1) =>
@@ -108,6 +108,24 @@ export function renderNative(native: NativeReport, dev?: DevServerFigures): stri
     lines.push(`  ${`RSS MiB ${name} (simultaneous peak)`.padEnd(44)}${pad(fmt(sum.peakMiB), 18)}`);
   }
   return lines;
+}
+
+/** One line per round and the median, for the stderr tables. */
+function renderPaired(paired: PairedSummary, where: string): string[] {
+  const cpu = (figures: Record<string, number>) =>
+    Object.entries(figures)
+      .map(([role, ms]) => `${role} ${fmt(ms)}`)
+      .join(', ');
+  return [
+    ...paired.rounds.map(
+      (pair, index) =>
+        `  round ${index + 1} on ${where}: end to end ${fmt(pair.endToEnd?.perSecond)} /s ` +
+        `(CPU ms per run: ${cpu(pair.cpuPerRunMs.endToEnd)}), ceiling ${fmt(pair.ceiling.perSecond)} runs/s ` +
+        `(${cpu(pair.cpuPerRunMs.ceiling)}): ${pct(pair.ratio)}`,
+    ),
+    `  end to end ÷ the ceiling on ${where}: median ${pct(paired.medianRatio)} ` +
+      `(${pct(paired.minRatio)}–${pct(paired.maxRatio)} over ${paired.rounds.length} rounds)`,
+  ];
 }
 
 /** `npm start`'s rows, each as a ratio to the ceilings of the same server configuration measured in the same run. */
