@@ -11,6 +11,11 @@ export function createCeilingActivities(notify: (workflowId: string) => void) {
       notify(Context.current().info.workflowExecution?.workflowId ?? '');
       return Promise.resolve();
     },
+    /** The same, carrying payloads of the sizes a Hookflow send carries (its input, the result it returns). */
+    noopCarrying(_input: string, resultBytes: number): Promise<string> {
+      notify(Context.current().info.workflowExecution?.workflowId ?? '');
+      return Promise.resolve('r'.repeat(resultBytes));
+    },
   };
 }
 

@@ -1,9 +1,9 @@
 // The ceiling workflow: start-to-completion of one workflow with one no-op activity, the least any Temporal run that
 // does one piece of I/O can cost. Bundled by bench/run.ts and run by bench/ceiling/worker.ts.
-import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { patched, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { CeilingActivities } from './activities.js';
 
-const { noop } = proxyActivities<CeilingActivities>({ startToCloseTimeout: '30s' });
+const { noop, noopCarrying } = proxyActivities<CeilingActivities>({ startToCloseTimeout: '30s' });
 
 export async function benchOneActivity(): Promise<void> {
   await noop();
@@ -17,4 +17,35 @@ const { noop: localNoop } = proxyLocalActivities<CeilingActivities>({ startToClo
  */
 export async function benchOneLocalActivity(): Promise<void> {
   await localNoop();
+}
+
+/**
+ * The one-activity run after two patched() calls, as Hookflow's email step makes them (src/workflows/patches.ts). On a
+ * new run each records a marker and sdk-core adds an upsert of the TemporalChangeVersion search attribute, so
+ * bench/run-cost.ts can weigh what they cost the server.
+ */
+export async function benchPatchedOneActivity(): Promise<void> {
+  patched('bench-first-patch');
+  patched('bench-second-patch');
+  await noop();
+}
+
+/** Byte sizes of what a run carries in its history besides its own input (bench/run-cost.ts). */
+export interface CarriedSizes {
+  activityInput: number;
+  activityResult: number;
+  workflowResult: number;
+}
+
+/** The one-activity run with payloads of a Hookflow run's sizes: the send's input and result, the run's result. */
+export async function benchCarryingOneActivity(_input: unknown, sizes: CarriedSizes): Promise<string> {
+  await noopCarrying('i'.repeat(sizes.activityInput), sizes.activityResult);
+  return 'w'.repeat(sizes.workflowResult);
+}
+
+/** Both: the payloads of a Hookflow run and the email step's two patched() calls. */
+export async function benchCarryingOneActivityPatched(input: unknown, sizes: CarriedSizes): Promise<string> {
+  patched('bench-first-patch');
+  patched('bench-second-patch');
+  return benchCarryingOneActivity(input, sizes);
 }

@@ -1,4 +1,4 @@
-import type { Client } from '@temporalio/client';
+import type { Client, WorkflowStartOptions } from '@temporalio/client';
 import { spawnBenchChild, stopChild, waitForOutput } from './children.js';
 import { startCpuAccount, type CpuAccount } from './cpu.js';
 import { closedLoop, type LoadResult } from './load.js';
@@ -71,6 +71,12 @@ export async function measureOneActivity(
   }
 }
 
+/** A run other than the bare one: another workflow of bench/ceiling/workflows.ts, more on its start. */
+export interface CeilingRunShape {
+  workflowType?: string;
+  startOptions?: Omit<WorkflowStartOptions, 'taskQueue' | 'workflowId'>;
+}
+
 export interface OneActivityCeilingOptions {
   client: Client;
   address: string;
@@ -123,9 +129,13 @@ export async function startOneActivityCeiling(options: OneActivityCeilingOptions
   options.memory?.sampler.track(options.memory.label, ceilingWorker.child.pid);
   let round = 0;
   return {
-    /** `concurrency` callers for `durationS` (after the options' warm-up), each starting a run and awaiting its activity. */
-    async measure(concurrency: number, durationS: number): Promise<LoadResult> {
+    /**
+     * `concurrency` callers for `durationS` (after the options' warm-up), each starting a run and awaiting its
+     * activity; `shape` changes the run started (bench/run-cost.ts), the bare one-activity run by default.
+     */
+    async measure(concurrency: number, durationS: number, shape: CeilingRunShape = {}): Promise<LoadResult> {
       round += 1;
+      const runType = shape.workflowType ?? workflowType;
       let cpu: CpuAccount | undefined;
       const result = await closedLoop({
         concurrency,
@@ -139,7 +149,7 @@ export async function startOneActivityCeiling(options: OneActivityCeilingOptions
             ...options.extraCpu?.(),
           })),
         op: async (seq) => {
-          const workflowId = `${workflowType}-${options.taskQueue}-c${concurrency}-r${round}-${seq}`;
+          const workflowId = `${runType}-${options.taskQueue}-c${concurrency}-r${round}-${seq}`;
           const activityRan = new Promise<void>((resolve, reject) => {
             const timeout = setTimeout(() => {
               ran.delete(workflowId);
@@ -150,7 +160,8 @@ export async function startOneActivityCeiling(options: OneActivityCeilingOptions
               resolve();
             });
           });
-          await options.client.workflow.start(workflowType, {
+          await options.client.workflow.start(runType, {
+            ...shape.startOptions,
             taskQueue: options.taskQueue,
             workflowId,
           });

@@ -39,7 +39,7 @@ export async function measurePaired(options: {
 
 export type PairedSummary = ReturnType<typeof summarizePaired>;
 
-function median(values: readonly number[]): number | null {
+export function median(values: readonly number[]): number | null {
   if (values.length === 0) return null;
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);

@@ -1,0 +1,209 @@
+// `npx tsx bench/run-cost.ts [--rounds 3] [--duration 8] [--concurrency 64] [--out results.json]`
+//
+// What each part of a Hookflow run costs the Temporal server on the native topology (issue 12: there Hookflow's runs
+// cost temporal-server and its PostgreSQL about a quarter more per run than the one-activity ceiling's). One
+// temporal-server cluster of this run's (as bench/native.ts starts it), one ceiling worker, and rounds that alternate
+// the one-activity run in several shapes: bare, then with one of the things a Hookflow run adds, then with all of
+// them. Each shape's runs/s and the server's and PostgreSQL's CPU per run, medians over the rounds and as ratios to
+// the bare shape of the same round. Prints one JSON document on stdout, a summary on stderr.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { writeWorkflowBundle } from '../src/temporal/workflow-bundle.js';
+import { HOOKFLOW_OWNER_ID, HOOKFLOW_WORKFLOW_ID } from '../src/temporal/search-attributes.js';
+import type { CarriedSizes } from './ceiling/workflows.js';
+import { startOneActivityCeiling, type CeilingRunShape } from './lib/ceilings.js';
+import { round, type LoadResult } from './lib/load.js';
+import { once, startNativeTemporal, STACK_DEFAULT_HISTORY_SHARDS } from './lib/native.js';
+import { median } from './lib/paired.js';
+
+const { values: flags } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' },
+    duration: { type: 'string', default: '8' },
+    concurrency: { type: 'string', default: '64' },
+    out: { type: 'string' },
+  },
+});
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const log = (message: string) =>
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+
+/*
+ * The payload bytes a Hookflow run of the bench's welcome-email workflow carries, read off such a run's history on
+ * npm start (encrypted, as the bench runs it): the run's input (definition snapshot and webhook delivery), its memo,
+ * the send's input (the rendered email) and result, the run's result (every step's state).
+ */
+const HOOKFLOW_SIZES = {
+  runInput: 665,
+  memo: 254,
+  carried: { activityInput: 263, activityResult: 178, workflowResult: 379 } satisfies CarriedSizes,
+};
+
+const pad = (bytes: number) => 'p'.repeat(bytes);
+const searchAttributes = {
+  typedSearchAttributes: [
+    { key: HOOKFLOW_WORKFLOW_ID, value: 'wf_bench' },
+    { key: HOOKFLOW_OWNER_ID, value: 'usr_bench' },
+  ],
+};
+const startDetails = {
+  memo: { hookflow: pad(HOOKFLOW_SIZES.memo) },
+  staticSummary: 'welcome (webhook)',
+  priority: { fairnessKey: 'usr_bench' },
+};
+const carrying: CeilingRunShape = {
+  workflowType: 'benchCarryingOneActivity',
+  startOptions: { args: [pad(HOOKFLOW_SIZES.runInput), HOOKFLOW_SIZES.carried] },
+};
+
+/** The shapes, each the bare run plus one thing a Hookflow run adds, and all of them together. */
+const SHAPES: Record<string, CeilingRunShape> = {
+  bare: {},
+  /** Two patched() calls (the email step's): two markers and two TemporalChangeVersion upserts. */
+  patches: { workflowType: 'benchPatchedOneActivity' },
+  /** The two Keyword search attributes every run carries (DESIGN §5), written to SQL visibility. */
+  searchAttributes: { startOptions: searchAttributes },
+  /** Memo, summary and fairness key on the start. */
+  startDetails: { startOptions: startDetails },
+  /** Payloads of a Hookflow run's sizes: its input, the send's input and result, its result. */
+  payloads: carrying,
+  all: {
+    workflowType: 'benchCarryingOneActivityPatched',
+    startOptions: { ...searchAttributes, ...startDetails, ...carrying.startOptions },
+  },
+};
+
+const cleanups: (() => Promise<unknown>)[] = [];
+async function cleanup(): Promise<void> {
+  while (cleanups.length > 0)
+    await cleanups
+      .pop()?.()
+      .catch((error: unknown) => log(`cleanup: ${String(error)}`));
+}
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+}
+
+/** CPU ms one run cost a process: its cores ÷ runs/s. */
+function msPerRun(result: LoadResult, role: string): number | null {
+  const cores = result.cpuCores?.[role];
+  return cores === undefined || result.perSecond <= 0 ? null : round((cores / result.perSecond) * 1000, 2);
+}
+
+try {
+  const loadAverageAtStart = round(loadavg()[0] ?? 0, 2);
+  const rounds = Number(flags.rounds);
+  const durationS = Number(flags.duration);
+  const concurrency = Number(flags.concurrency);
+  const dir = mkdtempSync(join(tmpdir(), 'hookflow-bench-run-cost-'));
+  cleanups.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
+  log(
+    `temporal-server (${STACK_DEFAULT_HISTORY_SHARDS} history shards) on fresh databases of this PostgreSQL`,
+  );
+  const temporal = await startNativeTemporal({
+    historyShards: STACK_DEFAULT_HISTORY_SHARDS,
+    workDir: dir,
+    log,
+    onCleanup: (stop) => cleanups.push(stop),
+  });
+  const connection = await Connection.connect({ address: temporal.address });
+  const closeConnection = once(() => connection.close());
+  cleanups.push(closeConnection);
+  const client = new Client({ connection, namespace: 'default' });
+  const ceiling = await startOneActivityCeiling({
+    client,
+    address: temporal.address,
+    temporalPid: temporal.pid,
+    taskQueue: `run-cost-${randomBytes(4).toString('hex')}`,
+    workflowBundle: await writeWorkflowBundle(
+      join(dir, 'ceiling-workflows.js'),
+      join(repoRoot, 'bench/ceiling/workflows.ts'),
+    ),
+    warmupS: 1,
+    extraEnv: {},
+    onCleanup: (stop) => cleanups.push(stop),
+    extraCpu: () => ({ postgres: temporal.postgresPids() }),
+  });
+
+  const names = Object.keys(SHAPES);
+  const measured: Record<
+    string,
+    { perSecond: number; temporalMs: number | null; postgresMs: number | null }[]
+  > = Object.fromEntries(names.map((name) => [name, []]));
+  for (let r = 0; r < rounds; r++) {
+    // Each round starts at another shape, so no shape always follows the same one.
+    const order = names.map((_, i) => names[(i + r) % names.length] as string);
+    for (const name of order) {
+      log(`round ${r + 1}/${rounds}: ${name}, ${concurrency} in flight, ${durationS} s`);
+      const result = await ceiling.measure(concurrency, durationS, SHAPES[name]);
+      if (result.failed > 0) throw new Error(`${name}: ${result.failed} runs failed: ${result.firstError}`);
+      measured[name]?.push({
+        perSecond: result.perSecond,
+        temporalMs: msPerRun(result, 'temporal'),
+        postgresMs: msPerRun(result, 'postgres'),
+      });
+    }
+  }
+  await ceiling.stop();
+  await closeConnection();
+  await temporal.stop();
+  await cleanup();
+
+  const bare = measured.bare ?? [];
+  const shapes = Object.fromEntries(
+    names.map((name) => {
+      const rows = measured[name] ?? [];
+      const perRound = (pick: (row: (typeof rows)[number]) => number | null) =>
+        rows.map((row, i) => {
+          const value = pick(row);
+          const base = bare[i] ? pick(bare[i]) : null;
+          return value === null || base === null || base === 0 ? null : round(value / base, 3);
+        });
+      const present = (values: (number | null)[]) => values.filter((v): v is number => v !== null);
+      return [
+        name,
+        {
+          rounds: rows,
+          medianPerSecond: median(rows.map((row) => row.perSecond)),
+          medianTemporalMsPerRun: median(present(rows.map((row) => row.temporalMs))),
+          medianPostgresMsPerRun: median(present(rows.map((row) => row.postgresMs))),
+          /** Ratios to the bare shape of the same round, medians over the rounds. */
+          toBare: {
+            perSecond: median(present(perRound((row) => row.perSecond))),
+            temporalMsPerRun: median(present(perRound((row) => row.temporalMs))),
+            postgresMsPerRun: median(present(perRound((row) => row.postgresMs))),
+          },
+        },
+      ];
+    }),
+  );
+  const report = {
+    meta: { date: new Date().toISOString(), loadAverageAtStart, rounds, durationS, concurrency },
+    server: `temporal-server 1.31.0 on PostgreSQL, ${STACK_DEFAULT_HISTORY_SHARDS} history shards, shipped dynamic config`,
+    hookflowSizes: HOOKFLOW_SIZES,
+    shapes,
+  };
+  process.stderr.write(
+    '\nshape             runs/s (÷ bare)   temporal ms/run (÷ bare)   postgres ms/run (÷ bare)\n',
+  );
+  for (const [name, shape] of Object.entries(shapes))
+    process.stderr.write(
+      `${name.padEnd(17)} ${String(shape.medianPerSecond).padStart(6)} (${shape.toBare.perSecond})`.padEnd(
+        36,
+      ) +
+        `${shape.medianTemporalMsPerRun} (${shape.toBare.temporalMsPerRun})`.padEnd(27) +
+        `${shape.medianPostgresMsPerRun} (${shape.toBare.postgresMsPerRun})\n`,
+    );
+  const json = JSON.stringify(report, null, 2);
+  if (flags.out) writeFileSync(flags.out, `${json}\n`);
+  process.stdout.write(`${json}\n`);
+} catch (error) {
+  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  await cleanup();
+  process.exitCode = 1;
+}
