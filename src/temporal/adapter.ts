@@ -16,8 +16,12 @@ import {
   type SearchAttributePair,
 } from '@temporalio/common';
 import { UnavailableError } from '../errors.js';
-import { PROGRESS_QUERY_NAME, RUN_STEPS_WORKFLOW_TYPE } from '../workflows/names.js';
-import type { runSteps } from '../workflows/run-steps.js';
+import {
+  PROGRESS_QUERY_NAME,
+  RUN_STEPS_WORKFLOW_TYPE,
+  RUN_STEPS_WORKFLOW_TYPES,
+} from '../workflows/names.js';
+import type { runStepsV2 } from '../workflows/run-steps.js';
 import {
   STEP_FAILED_ERROR_TYPE,
   type RunProgress,
@@ -257,6 +261,10 @@ export const runStartDetails = {
   },
 };
 
+function isRunStepsType(type: string): boolean {
+  return (RUN_STEPS_WORKFLOW_TYPES as readonly string[]).includes(type);
+}
+
 export function createTemporalAdapter(deps: {
   client: Pick<Client, 'workflow' | 'withDeadline' | 'workflowService' | 'options'>;
   namespace: string;
@@ -294,7 +302,7 @@ export function createTemporalAdapter(deps: {
     ): Promise<{ duplicate: boolean }> {
       try {
         await client.withDeadline(deadline, () =>
-          client.workflow.start<typeof runSteps>(RUN_STEPS_WORKFLOW_TYPE, {
+          client.workflow.start<typeof runStepsV2>(RUN_STEPS_WORKFLOW_TYPE, {
             args: [input],
             taskQueue,
             workflowId: input.run.id,
@@ -322,7 +330,7 @@ export function createTemporalAdapter(deps: {
         if (error instanceof WorkflowNotFoundError) return undefined;
         return rethrow(error);
       }
-      if (description.type !== RUN_STEPS_WORKFLOW_TYPE) return undefined;
+      if (!isRunStepsType(description.type)) return undefined;
       const workflowId = description.typedSearchAttributes.get(HOOKFLOW_WORKFLOW_ID);
       const pending = description.raw.pendingActivities?.[0];
       return {
@@ -383,7 +391,7 @@ export function createTemporalAdapter(deps: {
     /** One page of a workflow's runs from the visibility store (no history is read). */
     async listRuns(filter: RunListFilter): Promise<RunPage> {
       // Both ids are server-made (a UUID and the caller's own id), never raw user text.
-      let query = `WorkflowType = '${RUN_STEPS_WORKFLOW_TYPE}' AND ${HOOKFLOW_WORKFLOW_ID.name} = '${filter.workflowId}' AND ${HOOKFLOW_OWNER_ID.name} = '${filter.ownerId}'`;
+      let query = `WorkflowType IN (${RUN_STEPS_WORKFLOW_TYPES.map((type) => `'${type}'`).join(', ')}) AND ${HOOKFLOW_WORKFLOW_ID.name} = '${filter.workflowId}' AND ${HOOKFLOW_OWNER_ID.name} = '${filter.ownerId}'`;
       if (filter.status) query += ` AND ExecutionStatus = '${visibilityNameByStatus[filter.status]}'`;
       let response;
       try {

@@ -7,7 +7,6 @@ import {
 } from '@temporalio/client';
 import type { Priority, SearchAttributePair } from '@temporalio/common';
 import type { ScheduleOverlap } from '../dsl/schedule.js';
-import { RUN_STEPS_WORKFLOW_TYPE } from '../workflows/names.js';
 import type { RunStepsInput } from '../workflows/types.js';
 import { rethrow } from './adapter.js';
 
@@ -45,6 +44,11 @@ export interface DesiredSchedule {
   paused: boolean;
   note: string;
   action: {
+    /**
+     * The interpreter type its runs start as (RUN_STEPS_WORKFLOW_TYPE). Part of what the fingerprint's digest covers,
+     * so a Schedule written by a build that started another type is rewritten by the next reconcile.
+     */
+    workflowType: string;
     /** Temporal appends the scheduled time to it: `<workflowId>-2026-12-01T09:00:00Z` is each run's id. */
     workflowId: string;
     taskQueue: string;
@@ -96,7 +100,7 @@ export function createTemporalSchedules(deps: { client: Pick<Client, 'schedule'>
           : { intervals: [{ every: desired.spec.everyMs }] },
       action: {
         type: 'startWorkflow',
-        workflowType: RUN_STEPS_WORKFLOW_TYPE,
+        workflowType: desired.action.workflowType,
         workflowId: desired.action.workflowId,
         taskQueue: desired.action.taskQueue,
         args: [desired.action.input],

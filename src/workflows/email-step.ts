@@ -1,4 +1,4 @@
-import { ApplicationFailure, patched, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { EmailStep } from '../dsl/email-step.js';
 import { ACTIVITY_NAMES } from './names.js';
@@ -16,10 +16,10 @@ export const EMAIL_SCHEDULE_TO_CLOSE = '23h';
 
 /** Runs an `email` step: renders it here, in workflow code, and sends it through the sendEmail activity. */
 export async function runEmailStep(step: EmailStep, context: StepContext): Promise<SendEmailResult> {
-  const current = patched(PATCHES.emailActivityV2);
+  const current = context.hasChange(PATCHES.emailActivityV2);
   // A run that replays history from before these rules keeps the old ones: the email it sent (or the step that failed)
   // then stays what its history says.
-  const rules = patched(PATCHES.renderHardening) ? 'current' : 'legacy';
+  const rules = context.hasChange(PATCHES.renderHardening) ? 'current' : 'legacy';
   let email;
   try {
     // Rendering is pure, so it runs here: the exact email sent is then visible in the run's history.

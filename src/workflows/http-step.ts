@@ -1,4 +1,4 @@
-import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { HttpStep } from '../dsl/http-step.js';
 import { renderHttpRequest, type HttpStepOutput } from './http-request.js';
@@ -14,7 +14,7 @@ import { TemplateError } from './template.js';
  */
 export async function runHttpStep(step: HttpStep, context: StepContext): Promise<HttpStepOutput> {
   // A run that replays history from before these rules keeps the old ones (its request stays what history says).
-  const rules = patched(PATCHES.renderHardening) ? 'current' : 'legacy';
+  const rules = context.hasChange(PATCHES.renderHardening) ? 'current' : 'legacy';
   let request;
   try {
     request = renderHttpRequest(

@@ -1,2 +1,2 @@
 // The worker's workflowsPath: exports workflow functions (and their queries) only.
-export { runSteps, progressQuery } from './run-steps.js';
+export { runSteps, runStepsV2, progressQuery } from './run-steps.js';

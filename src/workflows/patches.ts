@@ -1,3 +1,5 @@
+import { patched } from '@temporalio/workflow';
+
 /*
  * patched() ids: each guards one change to the commands the interpreter emits, so runs started by an older build
  * replay their recorded path and take the new one only from the point where they run live (DESIGN §8). Never
@@ -17,3 +19,29 @@ export const PATCHES = {
    */
   renderHardening: 'render-hardening',
 } as const;
+
+export type PatchId = (typeof PATCHES)[keyof typeof PATCHES];
+
+/** Whether a run takes the change `id` at this point: the interpreter's step executors ask it at each change. */
+export type ChangeCheck = (id: PatchId) => boolean;
+
+/**
+ * runSteps, the workflow type of runs started before runStepsV2: history decides, through patched(). A new run
+ * records a marker per change and the SDK upserts the TemporalChangeVersion search attribute with it: two more
+ * history events and one more visibility write each, per run (bench/run-cost.ts measured the email step's two at
+ * about a sixth of the native server's throughput).
+ */
+export const changesFromHistory: ChangeCheck = (id) => patched(id);
+
+/**
+ * The changes runStepsV2 starts with. A runStepsV2 run never ran without them, so it needs no marker for them; no
+ * build before runStepsV2 knows the type, so none of its workers can run one (their workflow task fails until a
+ * current worker takes it). Frozen: a later change is guarded by patched() in both types (it is not listed here).
+ */
+const PATCHES_BUILT_INTO_V2: ReadonlySet<PatchId> = new Set([
+  PATCHES.emailActivityV2,
+  PATCHES.renderHardening,
+]);
+
+/** runStepsV2: the built-in changes hold from the start; any later one is asked of history like runSteps does. */
+export const changesBuiltIntoV2: ChangeCheck = (id) => PATCHES_BUILT_INTO_V2.has(id) || patched(id);

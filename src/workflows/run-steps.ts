@@ -7,6 +7,7 @@ import {
 } from '@temporalio/workflow';
 import { attemptsOf, describeFailure } from './failures.js';
 import { PROGRESS_QUERY_NAME } from './names.js';
+import { changesBuiltIntoV2, changesFromHistory, type ChangeCheck } from './patches.js';
 import { runStep } from './steps.js';
 import type { RenderContext } from './template.js';
 import {
@@ -22,11 +23,27 @@ import { evaluateWhen } from './when.js';
 export const progressQuery = defineQuery<RunProgress>(PROGRESS_QUERY_NAME);
 
 /**
+ * The interpreter as new runs start it (RUN_STEPS_WORKFLOW_TYPE): the changes built into it hold from the run's first
+ * step, with no marker recorded for them (patches.ts).
+ */
+export function runStepsV2(input: RunStepsInput): Promise<RunProgress> {
+  return interpret(input, changesBuiltIntoV2);
+}
+
+/**
+ * The interpreter as runs started by builds before runStepsV2 carry it: the same steps, each change decided by the
+ * run's history (patched()), as those builds recorded it. Kept for as long as such a run can be open.
+ */
+export function runSteps(input: RunStepsInput): Promise<RunProgress> {
+  return interpret(input, changesFromHistory);
+}
+
+/**
  * The interpreter: runs the definition snapshot carried in its input, step by step. Everything here must be
  * deterministic (Temporal replays it): time comes from the SDK's Date, and all I/O happens in activities. Every
  * change to the commands it emits must keep recorded histories replaying (test/replay, DESIGN §8).
  */
-export async function runSteps(input: RunStepsInput): Promise<RunProgress> {
+async function interpret(input: RunStepsInput, hasChange: ChangeCheck): Promise<RunProgress> {
   const { definition } = input;
   // A scheduled run's input is fixed when its Schedule is written, so it cannot hold the run's own id: Temporal's
   // workflow id (the Schedule's prefix + the scheduled time) is it. For every other run the two are equal.
@@ -56,6 +73,7 @@ export async function runSteps(input: RunStepsInput): Promise<RunProgress> {
     ownerId: input.run.ownerId,
     idempotencyPrefix: input.run.idempotencyPrefix ?? runId,
     state,
+    hasChange,
   });
 
   for (const [index, step] of definition.steps.entries()) {

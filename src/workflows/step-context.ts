@@ -1,3 +1,4 @@
+import type { ChangeCheck } from './patches.js';
 import type { RenderContext } from './template.js';
 import type { StepState } from './types.js';
 
@@ -16,4 +17,6 @@ export interface StepContext {
   idempotencyPrefix: string;
   /** The step's live state, as the progress query shows it; executors update `status` and `attempts`. */
   state: StepState;
+  /** Whether this run takes a change to the commands emitted (patches.ts): ask it where the change is. */
+  hasChange: ChangeCheck;
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import { RUN_ID_PATTERN, scheduledRunPrefix } from '../../src/api/services/run-ids.js';
 import { createScheduleService } from '../../src/api/services/schedule-service.js';
@@ -12,6 +12,7 @@ import {
   type DesiredSchedule,
   type TemporalSchedules,
 } from '../../src/temporal/schedules.js';
+import { RUN_STEPS_WORKFLOW_TYPE } from '../../src/workflows/names.js';
 import { testConfig } from '../helpers/config.js';
 
 /** What the schedule service needs of the workflow repository and of the Temporal Schedules adapter. */
@@ -199,6 +200,7 @@ describe('schedule service: sync', () => {
       trigger: { type: 'schedule', receivedAt: '', body: { list: 'weekly' }, query: {}, headers: {} },
     } as const;
     expect(desired.action).toEqual({
+      workflowType: RUN_STEPS_WORKFLOW_TYPE,
       workflowId: scheduledRunPrefix(record.id),
       taskQueue: config.temporal.taskQueue,
       input,
@@ -267,6 +269,33 @@ describe('schedule service: sync', () => {
       name: 'Daily digest (new)',
       steps: newerSteps,
     });
+  });
+
+  it('rewrites a Schedule an older build wrote for the same version, so its next runs start as the current type', async () => {
+    const { service, workflow, scheduleOf, stored, writes } = setup();
+    const record = workflow({ every: '1h' });
+    await service.sync(record.id);
+    // What a build before runStepsV2 wrote: the same version and settings, starting runSteps, with the digest that
+    // build computed (over the same fields, which had no workflowType then).
+    const current = scheduleOf(record.id)!;
+    const { scheduleId: _id, fingerprint, ...written } = current.desired;
+    const { workflowType: _type, ...olderAction } = written.action;
+    const olderDigest = createHash('sha256')
+      .update(JSON.stringify({ ...written, action: olderAction }))
+      .digest('base64url');
+    stored.set(`hookflow-${record.id}`, {
+      ...current,
+      desired: {
+        ...current.desired,
+        action: { ...written.action, workflowType: 'runSteps' },
+        fingerprint: { ...fingerprint, digest: olderDigest },
+      },
+    });
+
+    expect(await service.sync(record.id)).toBe('updated');
+    expect(writes).toEqual([`create hookflow-${record.id}`, `update hookflow-${record.id}`]);
+    expect(scheduleOf(record.id)!.desired.action.workflowType).toBe(RUN_STEPS_WORKFLOW_TYPE);
+    expect(await service.sync(record.id)).toBe('unchanged');
   });
 
   it('never writes an older version over a Schedule another API process already wrote from a newer one', async () => {

@@ -11,6 +11,7 @@ import {
   type TemporalSchedules,
 } from '../../temporal/schedules.js';
 import { parseDuration } from '../../workflows/durations.js';
+import { RUN_STEPS_WORKFLOW_TYPE } from '../../workflows/names.js';
 import type { RunStepsInput } from '../../workflows/types.js';
 import { scheduledRunPrefix } from './run-ids.js';
 import { workflowNotFound } from './workflow-service.js';
@@ -70,6 +71,7 @@ export function createScheduleService(deps: {
       paused: !record.enabled,
       note: record.enabled ? ENABLED_NOTE : DISABLED_NOTE,
       action: {
+        workflowType: RUN_STEPS_WORKFLOW_TYPE,
         workflowId: scheduledRunPrefix(record.id),
         taskQueue: deps.config.temporal.taskQueue,
         input,
