@@ -61,7 +61,7 @@ const carrying: CeilingRunShape = {
   startOptions: { args: [pad(HOOKFLOW_SIZES.runInput), HOOKFLOW_SIZES.carried] },
 };
 
-/** The shapes, each the bare run plus one thing a Hookflow run adds, and all of them together. */
+/** The shapes: the bare run, plus each thing a Hookflow run adds, and all of them together as each type has them. */
 const SHAPES: Record<string, CeilingRunShape> = {
   bare: {},
   /** Two patched() calls (the email step's): two markers and two TemporalChangeVersion upserts. */
@@ -72,9 +72,25 @@ const SHAPES: Record<string, CeilingRunShape> = {
   startDetails: { startOptions: startDetails },
   /** Payloads of a Hookflow run's sizes: its input, the send's input and result, its result. */
   payloads: carrying,
-  all: {
-    workflowType: 'benchCarryingOneActivityPatched',
-    startOptions: { ...searchAttributes, ...startDetails, ...carrying.startOptions },
+  /** The email send's timeouts: heartbeat 5 s and schedule-to-close 23 h beside start-to-close 30 s. */
+  sendTimeouts: { workflowType: 'benchOneActivityWithSendTimeouts' },
+  /** Everything above: a run as the interpreter type runSteps makes it. */
+  allAsRunSteps: {
+    workflowType: 'benchLikeHookflow',
+    startOptions: {
+      ...searchAttributes,
+      ...startDetails,
+      args: [pad(HOOKFLOW_SIZES.runInput), HOOKFLOW_SIZES.carried, true],
+    },
+  },
+  /** Everything but the patch markers: a run as runStepsV2 makes it. */
+  allAsRunStepsV2: {
+    workflowType: 'benchLikeHookflow',
+    startOptions: {
+      ...searchAttributes,
+      ...startDetails,
+      args: [pad(HOOKFLOW_SIZES.runInput), HOOKFLOW_SIZES.carried, false],
+    },
   },
 };
 

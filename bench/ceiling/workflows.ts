@@ -43,9 +43,33 @@ export async function benchCarryingOneActivity(_input: unknown, sizes: CarriedSi
   return 'w'.repeat(sizes.workflowResult);
 }
 
-/** Both: the payloads of a Hookflow run and the email step's two patched() calls. */
-export async function benchCarryingOneActivityPatched(input: unknown, sizes: CarriedSizes): Promise<string> {
-  patched('bench-first-patch');
-  patched('bench-second-patch');
-  return benchCarryingOneActivity(input, sizes);
+/**
+ * The one-activity run with the timeouts of Hookflow's email send (email-step.ts): a heartbeat timeout and a
+ * schedule-to-close bound beside the start-to-close one, each a timer the server keeps for the activity.
+ */
+const withSendTimeouts = proxyActivities<CeilingActivities>({
+  startToCloseTimeout: '30s',
+  heartbeatTimeout: '5s',
+  scheduleToCloseTimeout: '23h',
+});
+
+export async function benchOneActivityWithSendTimeouts(): Promise<void> {
+  await withSendTimeouts.noop();
+}
+
+/**
+ * All of it as a Hookflow run has it: the send's timeouts, payloads of a Hookflow run's sizes and, as runSteps (the
+ * type of runs before runStepsV2) records them, the email step's two patch markers.
+ */
+export async function benchLikeHookflow(
+  _input: unknown,
+  sizes: CarriedSizes,
+  patches: boolean,
+): Promise<string> {
+  if (patches) {
+    patched('bench-first-patch');
+    patched('bench-second-patch');
+  }
+  await withSendTimeouts.noopCarrying('i'.repeat(sizes.activityInput), sizes.activityResult);
+  return 'w'.repeat(sizes.workflowResult);
 }

@@ -11,6 +11,7 @@ import {
   startDevServer,
 } from '../../src/temporal/dev-server.js';
 import { HOOKFLOW_OWNER_ID, HOOKFLOW_WORKFLOW_ID } from '../../src/temporal/search-attributes.js';
+import { RUN_STEPS_WORKFLOW_TYPE } from '../../src/workflows/names.js';
 import { parsePrometheus, sampleValue } from '../helpers/prometheus.js';
 
 const cliPath = () =>
@@ -66,7 +67,7 @@ it('starts runs without reading the namespace or the search attributes from SQLi
     const starts = 40;
     const before = await metadataReads(metricsPort);
     for (let i = 0; i < starts; i++) {
-      await client.workflow.start('runSteps', {
+      await client.workflow.start(RUN_STEPS_WORKFLOW_TYPE, {
         taskQueue: `no-worker-${workflowId}`,
         workflowId: `run_${i}_${workflowId}`,
         typedSearchAttributes: [
