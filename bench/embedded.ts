@@ -7,7 +7,7 @@
 // To try a setting of npm start: `--env NAME=value` (repeatable) adds to its environment (recorded in the report), and
 // `--ceilings wal-normal` (or `none`) measures fewer ceilings to save time.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { startFakeResend } from '../test/helpers/fake-resend.js';
 import { commitInfo } from './lib/commit.js';
 import { embeddedProfile, measureEmbedded, SQLITE_SETTINGS, type SqliteSetting } from './lib/embedded.js';
 import { renderEmbedded } from './lib/report.js';
+import { benchCleanups, benchFailed, benchLog, emitReport } from './lib/script.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -47,28 +48,11 @@ const npmStartEnv = Object.fromEntries(
   }),
 );
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const log = (message: string) =>
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+const log = benchLog;
 /** About 3 min quick, 8 full on a quiet machine; the deadline leaves room for a busy, shared one. */
 const deadlineS = flags.quick ? 480 : 1200;
 
-const cleanups: (() => Promise<unknown>)[] = [];
-async function cleanup(): Promise<void> {
-  while (cleanups.length > 0)
-    await cleanups
-      .pop()?.()
-      .catch((error: unknown) => log(`cleanup: ${String(error)}`));
-}
-const deadline = setTimeout(() => {
-  log(`the run exceeded its ${deadlineS} s deadline: stopping`);
-  void cleanup().finally(() => process.exit(1));
-}, deadlineS * 1000);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: stopping`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+const cleanups = benchCleanups({ deadlineS });
 
 try {
   const startedAt = new Date();
@@ -98,8 +82,7 @@ try {
     log,
     onCleanup: (stop) => cleanups.push(stop),
   });
-  await cleanup();
-  clearTimeout(deadline);
+  await cleanups.cleanup();
   const report = {
     meta: {
       date: startedAt.toISOString(),
@@ -112,12 +95,8 @@ try {
     embedded,
   };
   process.stderr.write(`\n${renderEmbedded(embedded).join('\n')}\n`);
-  const json = JSON.stringify(report, null, 2);
-  if (flags.out) writeFileSync(flags.out, `${json}\n`);
-  process.stdout.write(`${json}\n`);
+  emitReport(report, flags.out);
 } catch (error) {
-  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  await cleanup();
-  clearTimeout(deadline);
-  process.exitCode = 1;
+  benchFailed(error);
+  await cleanups.cleanup();
 }

@@ -4,7 +4,7 @@
 // creates its own databases (so any shard count can be tried) and can point the server at another dynamic config
 // without touching the shipped file. Prints one JSON document on stdout, a summary on stderr.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import { writeWorkflowBundle } from '../src/temporal/workflow-bundle.js';
 import { startFakeResend } from '../test/helpers/fake-resend.js';
 import { measureNative, nativeProfile, STACK_DEFAULT_HISTORY_SHARDS } from './lib/native.js';
 import { renderNative } from './lib/report.js';
+import { benchCleanups, benchFailed, benchLog, emitReport } from './lib/script.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -24,19 +25,9 @@ const { values: flags } = parseArgs({
   },
 });
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const log = (message: string) =>
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+const log = benchLog;
 
-const cleanups: (() => Promise<unknown>)[] = [];
-async function cleanup(): Promise<void> {
-  while (cleanups.length > 0)
-    await cleanups
-      .pop()?.()
-      .catch((error: unknown) => log(`cleanup: ${String(error)}`));
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => void cleanup().finally(() => process.exit(130)));
-}
+const cleanups = benchCleanups();
 
 try {
   const loadAverageAtStart = Math.round((loadavg()[0] ?? 0) * 100) / 100;
@@ -62,14 +53,11 @@ try {
     log,
     onCleanup: (stop) => cleanups.push(stop),
   });
-  await cleanup();
+  await cleanups.cleanup();
   const report = { meta: { date: new Date().toISOString(), loadAverageAtStart }, native };
   process.stderr.write(`\n${renderNative(native).join('\n')}\n`);
-  const json = JSON.stringify(report, null, 2);
-  if (flags.out) writeFileSync(flags.out, `${json}\n`);
-  process.stdout.write(`${json}\n`);
+  emitReport(report, flags.out);
 } catch (error) {
-  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  await cleanup();
-  process.exitCode = 1;
+  benchFailed(error);
+  await cleanups.cleanup();
 }

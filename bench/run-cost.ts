@@ -6,7 +6,7 @@
 // the one-activity run in several shapes: bare, then with one of the things a Hookflow run adds, then with all of
 // them. Each shape's runs/s and the server's and PostgreSQL's CPU per run, medians over the rounds and as ratios to
 // the bare shape of the same round. Prints one JSON document on stdout, a summary on stderr.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,7 @@ import { startOneActivityCeiling, type CeilingRunShape } from './lib/ceilings.js
 import { round, type LoadResult } from './lib/load.js';
 import { once, startNativeTemporal, STACK_DEFAULT_HISTORY_SHARDS } from './lib/native.js';
 import { median } from './lib/paired.js';
+import { benchCleanups, benchFailed, benchLog, emitReport } from './lib/script.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -30,8 +31,7 @@ const { values: flags } = parseArgs({
   },
 });
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const log = (message: string) =>
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+const log = benchLog;
 
 /*
  * The payload bytes a Hookflow run of the bench's welcome-email workflow carries, read off such a run's history on
@@ -94,16 +94,7 @@ const SHAPES: Record<string, CeilingRunShape> = {
   },
 };
 
-const cleanups: (() => Promise<unknown>)[] = [];
-async function cleanup(): Promise<void> {
-  while (cleanups.length > 0)
-    await cleanups
-      .pop()?.()
-      .catch((error: unknown) => log(`cleanup: ${String(error)}`));
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => void cleanup().finally(() => process.exit(130)));
-}
+const cleanups = benchCleanups();
 
 /** CPU ms one run cost a process: its cores ÷ runs/s. */
 function msPerRun(result: LoadResult, role: string): number | null {
@@ -168,7 +159,7 @@ try {
   await ceiling.stop();
   await closeConnection();
   await temporal.stop();
-  await cleanup();
+  await cleanups.cleanup();
 
   const bare = measured.bare ?? [];
   const shapes = Object.fromEntries(
@@ -215,11 +206,8 @@ try {
         `${shape.medianTemporalMsPerRun} (${shape.toBare.temporalMsPerRun})`.padEnd(27) +
         `${shape.medianPostgresMsPerRun} (${shape.toBare.postgresMsPerRun})\n`,
     );
-  const json = JSON.stringify(report, null, 2);
-  if (flags.out) writeFileSync(flags.out, `${json}\n`);
-  process.stdout.write(`${json}\n`);
+  emitReport(report, flags.out);
 } catch (error) {
-  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  await cleanup();
-  process.exitCode = 1;
+  benchFailed(error);
+  await cleanups.cleanup();
 }

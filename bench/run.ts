@@ -9,7 +9,7 @@
 // `--skip-embedded` leaves it out), and the native topology (bench/lib/native.ts; `--skip-native`).
 // Loopback only; every phase is bounded in time and the whole run has a deadline.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,7 @@ import { createMemorySampler } from './lib/memory.js';
 import { embeddedProfile, measureEmbedded, NPM_START_SQLITE } from './lib/embedded.js';
 import { measureNative, nativeProfile, STACK_DEFAULT_HISTORY_SHARDS } from './lib/native.js';
 import { renderTable } from './lib/report.js';
+import { benchCleanups, benchFailed, benchLog, emitReport } from './lib/script.js';
 import {
   BENCH_HTTP_STEP_ENV,
   BENCH_LIMITS,
@@ -129,27 +130,10 @@ const logLevel = flags['log-level'];
 const nodeOptions = flags['node-options'];
 const extraEnv: Record<string, string> = nodeOptions ? { NODE_OPTIONS: nodeOptions } : {};
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const log = (message: string) =>
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+const log = benchLog;
 
 // Everything started is stopped in reverse order, on success, failure, Ctrl-C or the deadline.
-const cleanups: (() => Promise<unknown>)[] = [];
-async function cleanup(): Promise<void> {
-  while (cleanups.length > 0) {
-    const next = cleanups.pop();
-    await next?.().catch((error: unknown) => log(`cleanup: ${String(error)}`));
-  }
-}
-const deadline = setTimeout(() => {
-  log(`the run exceeded its ${profile.deadlineS} s deadline: stopping`);
-  void cleanup().finally(() => process.exit(1));
-}, profile.deadlineS * 1000);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    log(`${signal}: stopping`);
-    void cleanup().finally(() => process.exit(130));
-  });
-}
+const cleanups = benchCleanups({ deadlineS: profile.deadlineS });
 
 /** argon2id verify time of a real stored hash (same parameters as the API's), then login over HTTP. */
 async function measureLogin(baseUrl: string, databaseUrl: string, email: string) {
@@ -732,17 +716,12 @@ async function main() {
 
 try {
   const report = await main();
-  await cleanup();
-  clearTimeout(deadline);
+  await cleanups.cleanup();
   process.stderr.write(`\n${renderTable(report)}\n`);
-  const json = JSON.stringify(report, null, 2);
-  if (flags.out) writeFileSync(flags.out, `${json}\n`);
-  process.stdout.write(`${json}\n`);
+  emitReport(report, flags.out);
 } catch (error) {
-  log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  await cleanup();
-  clearTimeout(deadline);
-  process.exitCode = 1;
+  benchFailed(error);
+  await cleanups.cleanup();
 }
 
 export type BenchReport = Awaited<ReturnType<typeof main>>;

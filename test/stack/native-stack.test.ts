@@ -41,6 +41,7 @@ let resend: FakeResend;
 let stack: Stack;
 let api: ApiClient;
 let token: string;
+let workflowId: string;
 const temporalPassword = randomBytes(12).toString('hex');
 const hookflowPassword = randomBytes(12).toString('hex');
 
@@ -110,6 +111,7 @@ beforeAll(async () => {
   await api.signUp();
   const workflow = await api.createWorkflow({ name: 'Stack welcome', steps: [emailStep('hello')] });
   token = workflow.webhook.token;
+  workflowId = workflow.id;
 }, 900_000);
 
 afterAll(async () => {
@@ -147,6 +149,17 @@ describe('native stack', () => {
     expect(again.status).toBe(200);
     expect((again as Answer).body).toMatchObject({ runId: runIdOf(first), duplicate: true });
     await expectOneEmailPerRun([runIdOf(first)], 'hello');
+    // Listed from SQL visibility on PostgreSQL, by the run's interpreter type and search attributes.
+    const listed = await waitUntil(
+      30_000,
+      'the run to be listed',
+      async () => {
+        const answer = await api.call('GET', `/v1/workflows/${workflowId}/runs`);
+        return answer.status === 200 ? (answer.body as { items: { id: string }[] }).items : [];
+      },
+      (items) => items.some((item) => item.id === runIdOf(first)),
+    );
+    expect(listed.map((item) => item.id)).toContain(runIdOf(first));
     expect(resend.emails.find((email) => email.idempotencyKey === `${runIdOf(first)}/hello`)?.to).toEqual([
       'core@example.com',
     ]);
