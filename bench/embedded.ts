@@ -18,7 +18,7 @@ import { startFakeResend } from '../test/helpers/fake-resend.js';
 import { commitInfo } from './lib/commit.js';
 import { embeddedProfile, measureEmbedded, SQLITE_SETTINGS, type SqliteSetting } from './lib/embedded.js';
 import { renderEmbedded } from './lib/report.js';
-import { benchCleanups, benchFailed, benchLog, emitReport } from './lib/script.js';
+import { benchCleanups, benchFailed, benchLog as log, emitReport } from './lib/script.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -48,7 +48,6 @@ const npmStartEnv = Object.fromEntries(
   }),
 );
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const log = benchLog;
 /** About 3 min quick, 8 full on a quiet machine; the deadline leaves room for a busy, shared one. */
 const deadlineS = flags.quick ? 480 : 1200;
 

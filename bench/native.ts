@@ -13,7 +13,7 @@ import { writeWorkflowBundle } from '../src/temporal/workflow-bundle.js';
 import { startFakeResend } from '../test/helpers/fake-resend.js';
 import { measureNative, nativeProfile, STACK_DEFAULT_HISTORY_SHARDS } from './lib/native.js';
 import { renderNative } from './lib/report.js';
-import { benchCleanups, benchFailed, benchLog, emitReport } from './lib/script.js';
+import { benchCleanups, benchFailed, benchLog as log, emitReport } from './lib/script.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -25,7 +25,6 @@ const { values: flags } = parseArgs({
   },
 });
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const log = benchLog;
 
 const cleanups = benchCleanups();
 

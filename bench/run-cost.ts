@@ -17,10 +17,10 @@ import { writeWorkflowBundle } from '../src/temporal/workflow-bundle.js';
 import { HOOKFLOW_OWNER_ID, HOOKFLOW_WORKFLOW_ID } from '../src/temporal/search-attributes.js';
 import type { CarriedSizes } from './ceiling/workflows.js';
 import { startOneActivityCeiling, type CeilingRunShape } from './lib/ceilings.js';
-import { round, type LoadResult } from './lib/load.js';
+import { round } from './lib/load.js';
 import { once, startNativeTemporal, STACK_DEFAULT_HISTORY_SHARDS } from './lib/native.js';
-import { median } from './lib/paired.js';
-import { benchCleanups, benchFailed, benchLog, emitReport } from './lib/script.js';
+import { cpuPerRunMs, median } from './lib/paired.js';
+import { benchCleanups, benchFailed, benchLog as log, emitReport } from './lib/script.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -31,7 +31,6 @@ const { values: flags } = parseArgs({
   },
 });
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const log = benchLog;
 
 /*
  * The payload bytes a Hookflow run of the bench's welcome-email workflow carries, read off such a run's history on
@@ -96,12 +95,6 @@ const SHAPES: Record<string, CeilingRunShape> = {
 
 const cleanups = benchCleanups();
 
-/** CPU ms one run cost a process: its cores ÷ runs/s. */
-function msPerRun(result: LoadResult, role: string): number | null {
-  const cores = result.cpuCores?.[role];
-  return cores === undefined || result.perSecond <= 0 ? null : round((cores / result.perSecond) * 1000, 2);
-}
-
 try {
   const loadAverageAtStart = round(loadavg()[0] ?? 0, 2);
   const rounds = Number(flags.rounds);
@@ -149,10 +142,11 @@ try {
       log(`round ${r + 1}/${rounds}: ${name}, ${concurrency} in flight, ${durationS} s`);
       const result = await ceiling.measure(concurrency, durationS, SHAPES[name]);
       if (result.failed > 0) throw new Error(`${name}: ${result.failed} runs failed: ${result.firstError}`);
+      const perRun = cpuPerRunMs(result);
       measured[name]?.push({
         perSecond: result.perSecond,
-        temporalMs: msPerRun(result, 'temporal'),
-        postgresMs: msPerRun(result, 'postgres'),
+        temporalMs: perRun.temporal ?? null,
+        postgresMs: perRun.postgres ?? null,
       });
     }
   }

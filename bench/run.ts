@@ -45,7 +45,7 @@ import { createMemorySampler } from './lib/memory.js';
 import { embeddedProfile, measureEmbedded, NPM_START_SQLITE } from './lib/embedded.js';
 import { measureNative, nativeProfile, STACK_DEFAULT_HISTORY_SHARDS } from './lib/native.js';
 import { renderTable } from './lib/report.js';
-import { benchCleanups, benchFailed, benchLog, emitReport } from './lib/script.js';
+import { benchCleanups, benchFailed, benchLog as log, emitReport } from './lib/script.js';
 import {
   BENCH_HTTP_STEP_ENV,
   BENCH_LIMITS,
@@ -130,7 +130,6 @@ const logLevel = flags['log-level'];
 const nodeOptions = flags['node-options'];
 const extraEnv: Record<string, string> = nodeOptions ? { NODE_OPTIONS: nodeOptions } : {};
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-const log = benchLog;
 
 // Everything started is stopped in reverse order, on success, failure, Ctrl-C or the deadline.
 const cleanups = benchCleanups({ deadlineS: profile.deadlineS });

@@ -49,7 +49,7 @@ export function median(values: readonly number[]): number | null {
 }
 
 /** CPU ÷ runs/s of each process accounted (not the bench driver, not the machine's total), in ms per run. */
-function cpuPerRunMs(result: LoadResult | undefined): Record<string, number> {
+export function cpuPerRunMs(result: LoadResult | undefined): Record<string, number> {
   if (!result?.cpuCores || result.perSecond <= 0) return {};
   return Object.fromEntries(
     Object.entries(result.cpuCores)

@@ -35,6 +35,8 @@ export interface Stack {
   createWorkflow(authorization: string, definition: object): Promise<WorkflowResource>;
   /** GET /v1/runs/:id until the run is no longer running (`timeoutMs`, default 20 s); returns it. */
   runToEnd(authorization: string, runId: string, timeoutMs?: number): Promise<RunResource>;
+  /** POST /hooks/:token with a JSON `body`, as a webhook sender would; fails the test unless 202; the run id. */
+  deliver(webhookToken: string, body: unknown): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -94,7 +96,7 @@ export async function startStack(
 }
 
 /** What a test does through the app as a user would: sign up, create a workflow, wait for a run to end. */
-export function appSteps(app: App): Pick<Stack, 'signUp' | 'createWorkflow' | 'runToEnd'> {
+export function appSteps(app: App): Pick<Stack, 'signUp' | 'createWorkflow' | 'runToEnd' | 'deliver'> {
   return {
     async signUp() {
       const response = await app.inject({
@@ -115,6 +117,17 @@ export function appSteps(app: App): Pick<Stack, 'signUp' | 'createWorkflow' | 'r
       });
       if (created.statusCode !== 201) throw new Error(`workflow not created: ${created.body}`);
       return created.json<WorkflowResource>();
+    },
+    async deliver(webhookToken, body) {
+      const response = await app.inject({
+        method: 'POST',
+        url: `/hooks/${webhookToken}`,
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify(body),
+      });
+      if (response.statusCode !== 202)
+        throw new Error(`webhook not accepted: ${response.statusCode} ${response.body}`);
+      return response.json<{ runId: string }>().runId;
     },
     runToEnd(authorization, runId, timeoutMs) {
       return eventually(

@@ -27,13 +27,8 @@ it('sends each email as an eager activity when the provider rate limit is off', 
       { id: 'second', type: 'email', params: { to: '{{trigger.body.email}}', subject: 'Two', text: '2' } },
     ],
   });
-  const delivered = await stack.app.inject({
-    method: 'POST',
-    url: `/hooks/${workflow.webhook.token}`,
-    payload: { email: 'ada@example.com' },
-  });
-  expect(delivered.statusCode, delivered.body).toBe(202);
-  const run = await stack.runToEnd(authorization, delivered.json<{ runId: string }>().runId);
+  const runId = await stack.deliver(workflow.webhook.token, { email: 'ada@example.com' });
+  const run = await stack.runToEnd(authorization, runId);
   expect(run.status).toBe('completed');
   expect(run.steps.map((step) => `${step.id}: ${step.status} (${step.attempts})`)).toEqual([
     'first: completed (1)',

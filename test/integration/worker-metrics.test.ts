@@ -45,13 +45,8 @@ it('serves the Temporal SDK metrics and step outcomes by type', async () => {
   // flaky: 503 then 200; gone: 404, which is not retried.
   target.answerNext({ status: 503 }, { status: 200, body: { ok: true } }, { status: 404, body: 'gone' });
 
-  const delivered = await stack.app.inject({
-    method: 'POST',
-    url: `/hooks/${workflow.webhook.token}`,
-    payload: { email: 'ada@example.com' },
-  });
-  expect(delivered.statusCode, delivered.body).toBe(202);
-  const run = await stack.runToEnd(authorization, delivered.json<{ runId: string }>().runId);
+  const runId = await stack.deliver(workflow.webhook.token, { email: 'ada@example.com' });
+  const run = await stack.runToEnd(authorization, runId);
   expect(run.steps.map((step) => `${step.id}: ${step.status}`)).toEqual([
     'welcome: completed',
     'flaky: completed',

@@ -47,14 +47,7 @@ describe('interpreter workflow types', () => {
         },
       ],
     });
-    const hit = await stack.app.inject({
-      method: 'POST',
-      url: `/hooks/${workflow.webhook.token}`,
-      headers: { 'content-type': 'application/json' },
-      payload: JSON.stringify({ email: 'v2@example.com', name: 'Vee' }),
-    });
-    expect(hit.statusCode, hit.body).toBe(202);
-    const { runId } = hit.json<{ runId: string }>();
+    const runId = await stack.deliver(workflow.webhook.token, { email: 'v2@example.com', name: 'Vee' });
     const run = await stack.runToEnd(auth.authorization, runId);
     expect(run.status).toBe('completed');
     expect(stack.resend.emails.at(-1)?.subject).toBe('Hi Vee');
