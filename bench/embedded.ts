@@ -18,7 +18,7 @@ import { startFakeResend } from '../test/helpers/fake-resend.js';
 import { commitInfo } from './lib/commit.js';
 import { embeddedProfile, measureEmbedded, SQLITE_SETTINGS, type SqliteSetting } from './lib/embedded.js';
 import { renderEmbedded } from './lib/report.js';
-import { benchCleanups, benchFailed, benchLog as log, emitReport } from './lib/script.js';
+import { benchCleanups, benchFailed, benchLog as log, emitReport, envFromFlags } from './lib/script.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -37,16 +37,7 @@ for (const setting of ceilingSettings) {
     process.exit(2);
   }
 }
-const npmStartEnv = Object.fromEntries(
-  flags.env.map((pair) => {
-    const at = pair.indexOf('=');
-    if (at < 1) {
-      console.error(`--env ${pair}: expected NAME=value`);
-      process.exit(2);
-    }
-    return [pair.slice(0, at), pair.slice(at + 1)];
-  }),
-);
+const npmStartEnv = envFromFlags(flags.env);
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 /** About 3 min quick, 8 full on a quiet machine; the deadline leaves room for a busy, shared one. */
 const deadlineS = flags.quick ? 480 : 1200;

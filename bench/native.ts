@@ -1,8 +1,9 @@
-// `npx tsx bench/native.ts [-- --quick] [--shards N] [--dynamic-config file.yaml] [--out results.json]`
+// `npx tsx bench/native.ts [--quick] [--shards N] [--dynamic-config file.yaml] [--env NAME=value …] [--out results.json]`
 //
 // Only the native-topology phases of `npm run bench` (bench/lib/native.ts), for tuning the Temporal server: each run
 // creates its own databases (so any shard count can be tried) and can point the server at another dynamic config
-// without touching the shipped file. Prints one JSON document on stdout, a summary on stderr.
+// without touching the shipped file. Prints one JSON document on stdout, a summary on stderr. `--env NAME=value`
+// (repeatable) adds to the API's and the worker's environment, e.g. `NODE_OPTIONS=--cpu-prof` to profile them.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -13,7 +14,7 @@ import { writeWorkflowBundle } from '../src/temporal/workflow-bundle.js';
 import { startFakeResend } from '../test/helpers/fake-resend.js';
 import { measureNative, nativeProfile, STACK_DEFAULT_HISTORY_SHARDS } from './lib/native.js';
 import { renderNative } from './lib/report.js';
-import { benchCleanups, benchFailed, benchLog as log, emitReport } from './lib/script.js';
+import { benchCleanups, benchFailed, benchLog as log, emitReport, envFromFlags } from './lib/script.js';
 
 const { values: flags } = parseArgs({
   options: {
@@ -22,8 +23,11 @@ const { values: flags } = parseArgs({
     'dynamic-config': { type: 'string' },
     out: { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
+    /** NAME=value added to the API's and the worker's environment (repeatable). */
+    env: { type: 'string', multiple: true, default: [] },
   },
 });
+const extraEnv = envFromFlags(flags.env);
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 const cleanups = benchCleanups();
@@ -47,13 +51,13 @@ try {
     resend,
     runTag: randomBytes(4).toString('hex'),
     logLevel: flags['log-level'],
-    extraEnv: {},
+    extraEnv,
     dist: false,
     log,
     onCleanup: (stop) => cleanups.push(stop),
   });
   await cleanups.cleanup();
-  const report = { meta: { date: new Date().toISOString(), loadAverageAtStart }, native };
+  const report = { meta: { date: new Date().toISOString(), loadAverageAtStart, extraEnv }, native };
   process.stderr.write(`\n${renderNative(native).join('\n')}\n`);
   emitReport(report, flags.out);
 } catch (error) {

@@ -1,4 +1,4 @@
-// `npx tsx bench/run-cost.ts [--rounds 3] [--duration 8] [--concurrency 64] [--out results.json]`
+// `npx tsx bench/run-cost.ts [--rounds 3] [--duration 8] [--concurrency 64] [--shapes a,b] [--out results.json]`
 //
 // What each part of a Hookflow run costs the Temporal server on the native topology (issue 12: there Hookflow's runs
 // cost temporal-server and its PostgreSQL about a quarter more per run than the one-activity ceiling's). One
@@ -27,6 +27,8 @@ const { values: flags } = parseArgs({
     rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '8' },
     concurrency: { type: 'string', default: '64' },
+    /** Comma-separated shape names to measure (bare is always measured: every ratio is to it); all by default. */
+    shapes: { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -73,6 +75,12 @@ const SHAPES: Record<string, CeilingRunShape> = {
   payloads: carrying,
   /** The email send's timeouts: heartbeat 5 s and schedule-to-close 23 h beside start-to-close 30 s. */
   sendTimeouts: { workflowType: 'benchOneActivityWithSendTimeouts' },
+  /** The bare run with start-to-close 5 s: its timer fires within the round, as a 5 s heartbeat timeout's does. */
+  shortStartToClose: { workflowType: 'benchOneActivityWithShortStartToClose' },
+  /** The heartbeat timeout (5 s) alone beside start-to-close. */
+  heartbeatTimeout: { workflowType: 'benchOneActivityWithHeartbeatTimeout' },
+  /** The schedule-to-close bound (23 h) alone beside start-to-close. */
+  scheduleToClose: { workflowType: 'benchOneActivityWithScheduleToClose' },
   /** Everything above: a run as the interpreter type runSteps makes it. */
   allAsRunSteps: {
     workflowType: 'benchLikeHookflow',
@@ -91,8 +99,38 @@ const SHAPES: Record<string, CeilingRunShape> = {
       args: [pad(HOOKFLOW_SIZES.runInput), HOOKFLOW_SIZES.carried, false],
     },
   },
+  /** As runStepsV2 makes it, but the send with start-to-close alone (no heartbeat timeout, no schedule-to-close). */
+  allWithoutSendTimers: {
+    workflowType: 'benchLikeHookflow',
+    startOptions: {
+      ...searchAttributes,
+      ...startDetails,
+      args: [pad(HOOKFLOW_SIZES.runInput), HOOKFLOW_SIZES.carried, false, false],
+    },
+  },
 };
 
+/** The shapes named by --shapes, bare first; an unknown name stops the bench before anything starts. */
+function chosenShapes(list: string): string[] {
+  const named = list
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+  const unknown = named.filter((name) => !(name in SHAPES));
+  if (unknown.length > 0)
+    throw new Error(
+      `--shapes: no shape ${unknown.join(', ')}; the shapes are ${Object.keys(SHAPES).join(', ')}`,
+    );
+  return ['bare', ...named.filter((name) => name !== 'bare')];
+}
+
+/** A median rounded for the summary (an even number of rounds averages the middle two). */
+function roundedMedian(values: readonly number[], digits: number): number | null {
+  const middle = median(values);
+  return middle === null ? null : round(middle, digits);
+}
+
+const names = flags.shapes === undefined ? Object.keys(SHAPES) : chosenShapes(flags.shapes);
 const cleanups = benchCleanups();
 
 try {
@@ -130,7 +168,6 @@ try {
     extraCpu: () => ({ postgres: temporal.postgresPids() }),
   });
 
-  const names = Object.keys(SHAPES);
   const measured: Record<
     string,
     { perSecond: number; temporalMs: number | null; postgresMs: number | null }[]
@@ -170,14 +207,17 @@ try {
         name,
         {
           rounds: rows,
-          medianPerSecond: median(rows.map((row) => row.perSecond)),
-          medianTemporalMsPerRun: median(present(rows.map((row) => row.temporalMs))),
-          medianPostgresMsPerRun: median(present(rows.map((row) => row.postgresMs))),
+          medianPerSecond: roundedMedian(
+            rows.map((row) => row.perSecond),
+            1,
+          ),
+          medianTemporalMsPerRun: roundedMedian(present(rows.map((row) => row.temporalMs)), 1),
+          medianPostgresMsPerRun: roundedMedian(present(rows.map((row) => row.postgresMs)), 1),
           /** Ratios to the bare shape of the same round, medians over the rounds. */
           toBare: {
-            perSecond: median(present(perRound((row) => row.perSecond))),
-            temporalMsPerRun: median(present(perRound((row) => row.temporalMs))),
-            postgresMsPerRun: median(present(perRound((row) => row.postgresMs))),
+            perSecond: roundedMedian(present(perRound((row) => row.perSecond)), 3),
+            temporalMsPerRun: roundedMedian(present(perRound((row) => row.temporalMs)), 3),
+            postgresMsPerRun: roundedMedian(present(perRound((row) => row.postgresMs)), 3),
           },
         },
       ];
@@ -190,11 +230,11 @@ try {
     shapes,
   };
   process.stderr.write(
-    '\nshape             runs/s (÷ bare)   temporal ms/run (÷ bare)   postgres ms/run (÷ bare)\n',
+    '\nshape                runs/s (÷ bare)   temporal ms/run (÷ bare)   postgres ms/run (÷ bare)\n',
   );
   for (const [name, shape] of Object.entries(shapes))
     process.stderr.write(
-      `${name.padEnd(17)} ${String(shape.medianPerSecond).padStart(6)} (${shape.toBare.perSecond})`.padEnd(
+      `${name.padEnd(20)} ${String(shape.medianPerSecond).padStart(6)} (${shape.toBare.perSecond})`.padEnd(
         36,
       ) +
         `${shape.medianTemporalMsPerRun} (${shape.toBare.temporalMsPerRun})`.padEnd(27) +

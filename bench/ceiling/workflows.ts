@@ -58,18 +58,51 @@ export async function benchOneActivityWithSendTimeouts(): Promise<void> {
 }
 
 /**
+ * The bare run with its start-to-close at 5 s instead of 30 s: the one timer the server keeps for the activity then
+ * fires (and is dropped) within seconds, as the send's heartbeat timeout does, instead of 30 s later.
+ */
+const withShortStartToClose = proxyActivities<CeilingActivities>({ startToCloseTimeout: '5s' });
+
+export async function benchOneActivityWithShortStartToClose(): Promise<void> {
+  await withShortStartToClose.noop();
+}
+
+/** The same with the heartbeat timeout alone beside start-to-close: one of the send's two timers. */
+const withHeartbeatTimeout = proxyActivities<CeilingActivities>({
+  startToCloseTimeout: '30s',
+  heartbeatTimeout: '5s',
+});
+
+export async function benchOneActivityWithHeartbeatTimeout(): Promise<void> {
+  await withHeartbeatTimeout.noop();
+}
+
+/** The same with the schedule-to-close bound alone beside start-to-close: the other of the send's two timers. */
+const withScheduleToClose = proxyActivities<CeilingActivities>({
+  startToCloseTimeout: '30s',
+  scheduleToCloseTimeout: '23h',
+});
+
+export async function benchOneActivityWithScheduleToClose(): Promise<void> {
+  await withScheduleToClose.noop();
+}
+
+/**
  * All of it as a Hookflow run has it: the send's timeouts, payloads of a Hookflow run's sizes and, as runSteps (the
- * type of runs before runStepsV2) records them, the email step's two patch markers.
+ * type of runs before runStepsV2) records them, the email step's two patch markers. `sendTimeouts` false sends with
+ * start-to-close alone, as the bare run does.
  */
 export async function benchLikeHookflow(
   _input: unknown,
   sizes: CarriedSizes,
   patches: boolean,
+  sendTimeouts = true,
 ): Promise<string> {
   if (patches) {
     patched('bench-first-patch');
     patched('bench-second-patch');
   }
-  await withSendTimeouts.noopCarrying('i'.repeat(sizes.activityInput), sizes.activityResult);
+  const send = sendTimeouts ? withSendTimeouts : { noopCarrying };
+  await send.noopCarrying('i'.repeat(sizes.activityInput), sizes.activityResult);
   return 'w'.repeat(sizes.workflowResult);
 }

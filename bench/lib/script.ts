@@ -60,3 +60,17 @@ export function benchFailed(error: unknown): void {
   benchLog(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   process.exitCode = 1;
 }
+
+/** `--env NAME=value` flags (repeatable) as an environment; a malformed one stops the script with exit code 2. */
+export function envFromFlags(pairs: readonly string[]): Record<string, string> {
+  return Object.fromEntries(
+    pairs.map((pair) => {
+      const at = pair.indexOf('=');
+      if (at < 1) {
+        console.error(`--env ${pair}: expected NAME=value`);
+        process.exit(2);
+      }
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  );
+}
