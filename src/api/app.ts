@@ -161,6 +161,7 @@ export async function buildApp(deps: AppDeps) {
     allowedFromDomains: config.email.allowedFromDomains,
     rotationGraceMs: config.webhooks.rotationGraceMs,
     credentials: webhookCredentials,
+    warn: (message) => app.log.warn(message),
   });
   const startGate = createStartGate(config.limits.runStartConcurrency);
   metrics.watchStartGate(startGate);

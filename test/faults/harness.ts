@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, type Connection } from '@temporalio/client';
 import { inject } from 'vitest';
 import type { RunResource } from '../../src/api/services/run-service.js';
-import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
+import type { CreatedWorkflowResource } from '../../src/api/services/workflow-service.js';
 import { hookflowDataConverter } from '../../src/temporal/connection.js';
 import { findFreePort } from '../../src/temporal/dev-server.js';
 import { parsePayloadKeys } from '../../src/temporal/payload-codec.js';
@@ -200,9 +200,9 @@ export function apiClient(initialUrl: string) {
       authorization = `Bearer ${(answer.body as { token: string }).token}`;
     },
 
-    async createWorkflow(definition: object): Promise<WorkflowResource> {
+    async createWorkflow(definition: object): Promise<CreatedWorkflowResource> {
       const answer = expectStatus(await call('POST', '/v1/workflows', definition), 201, 'create workflow');
-      return answer.body as WorkflowResource;
+      return answer.body as CreatedWorkflowResource;
     },
 
     /** POST /hooks/:token as a webhook sender would, with an optional delivery key. */

@@ -6,7 +6,7 @@ import type { EmailQuota } from '../../src/activities/send-email.js';
 import { createResendTransport } from '../../src/activities/email-transport.js';
 import { buildApp, type App, type AppDeps } from '../../src/api/app.js';
 import type { RunResource } from '../../src/api/services/run-service.js';
-import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
+import type { CreatedWorkflowResource } from '../../src/api/services/workflow-service.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { DbHandle } from '../../src/db/client.js';
 import type { SecretResolver } from '../../src/secrets/resolver.js';
@@ -32,7 +32,7 @@ export interface Stack {
   /** Registers a fresh user and returns its bearer header. */
   signUp(): Promise<{ authorization: string; userId: string }>;
   /** POST /v1/workflows as `authorization` with `definition` (name and steps); fails the test unless 201. */
-  createWorkflow(authorization: string, definition: object): Promise<WorkflowResource>;
+  createWorkflow(authorization: string, definition: object): Promise<CreatedWorkflowResource>;
   /** GET /v1/runs/:id until the run is no longer running (`timeoutMs`, default 20 s); returns it. */
   runToEnd(authorization: string, runId: string, timeoutMs?: number): Promise<RunResource>;
   /** POST /hooks/:token with a JSON `body`, as a webhook sender would; fails the test unless 202; the run id. */
@@ -116,7 +116,7 @@ export function appSteps(app: App): Pick<Stack, 'signUp' | 'createWorkflow' | 'r
         payload: definition,
       });
       if (created.statusCode !== 201) throw new Error(`workflow not created: ${created.body}`);
-      return created.json<WorkflowResource>();
+      return created.json<CreatedWorkflowResource>();
     },
     async deliver(webhookToken, body) {
       const response = await app.inject({

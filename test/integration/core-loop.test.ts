@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunResource } from '../../src/api/services/run-service.js';
-import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
+import type { CreatedWorkflowResource, WorkflowResource } from '../../src/api/services/workflow-service.js';
 import { eventually, startStack, type Stack } from '../helpers/stack.js';
 
 const fast = { initialInterval: '200ms', maxInterval: '500ms', backoffCoefficient: 2, maxAttempts: 5 };
@@ -33,7 +33,7 @@ afterAll(async () => {
   await stack?.close();
 });
 
-async function createWorkflow(definition: object): Promise<WorkflowResource> {
+async function createWorkflow(definition: object): Promise<CreatedWorkflowResource> {
   const response = await stack.app.inject({
     method: 'POST',
     url: '/v1/workflows',
@@ -41,10 +41,10 @@ async function createWorkflow(definition: object): Promise<WorkflowResource> {
     payload: definition,
   });
   expect(response.statusCode, response.body).toBe(201);
-  return response.json<WorkflowResource>();
+  return response.json<CreatedWorkflowResource>();
 }
 
-async function hit(workflow: WorkflowResource, body: unknown, headers: Record<string, string> = {}) {
+async function hit(workflow: CreatedWorkflowResource, body: unknown, headers: Record<string, string> = {}) {
   return stack.app.inject({
     method: 'POST',
     url: `/hooks/${workflow.webhook.token}`,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApp, type App } from '../../src/api/app.js';
-import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
+import type { CreatedWorkflowResource } from '../../src/api/services/workflow-service.js';
 import type { DbHandle } from '../../src/db/client.js';
 import { testConfig } from '../helpers/config.js';
 import { openMigratedDb } from '../helpers/database.js';
@@ -47,7 +47,7 @@ async function openApp(env: Record<string, string> = {}): Promise<TestApp> {
 async function createWorkflow(
   { app, authorization }: TestApp,
   webhook?: { signing: string },
-): Promise<WorkflowResource & { signingSecret?: string }> {
+): Promise<CreatedWorkflowResource> {
   const response = await app.inject({
     method: 'POST',
     url: '/v1/workflows',

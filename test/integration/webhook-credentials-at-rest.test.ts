@@ -12,7 +12,7 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import type { PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApp, type App } from '../../src/api/app.js';
-import type { WorkflowResource } from '../../src/api/services/workflow-service.js';
+import type { CreatedWorkflowResource, WorkflowResource } from '../../src/api/services/workflow-service.js';
 import { createDb, type DbHandle } from '../../src/db/client.js';
 import { migrateToLatest, migrationsFolder } from '../../src/db/migrate.js';
 import { testConfig } from '../helpers/config.js';
@@ -64,7 +64,7 @@ async function signIn(app: App, email: string, register: boolean): Promise<strin
   return `Bearer ${response.json<{ token: string }>().token}`;
 }
 
-type Created = WorkflowResource & { signingSecret: string };
+type Created = CreatedWorkflowResource & { signingSecret: string };
 
 async function createWorkflow(app: App, authorization: string, signing = 'standard-webhooks') {
   const response = await app.inject({
@@ -225,7 +225,7 @@ describe.each<TestDriver>(['postgres', 'pglite'])('on %s', (driver) => {
 });
 
 describe('a ciphertext copied to another workflow', () => {
-  it('does not decrypt there: the owner gets a clear error, the webhook answers 404, and rotating repairs it', async () => {
+  it('does not decrypt there: the owner sees that workflow without its URL and why, the webhook answers 404, and rotating repairs it', async () => {
     const db = await openDb('postgres');
     const app = await appOn(db);
     const authorization = await signIn(app, 'copy@example.com', true);
@@ -237,14 +237,37 @@ describe('a ciphertext copied to another workflow', () => {
         webhook_secret_ciphertext = (select webhook_secret_ciphertext from workflows where id = ${a.id})
       where id = ${b.id}`);
 
-    for (const url of [`/v1/workflows/${b.id}`, '/v1/workflows']) {
-      const shown = await app.inject({ url, headers: { authorization } });
-      expect(shown.statusCode, url).toBe(500);
-      expect(shown.json()).toMatchObject({ error: { code: 'WEBHOOK_CREDENTIALS_UNREADABLE' } });
-      expect(shown.json<{ error: { message: string } }>().error.message).toContain(b.id);
-      for (const revealed of [
-        ...needles(a.webhook.token, a.signingSecret, b.webhook.token, b.signingSecret),
-      ]) {
+    // One unreadable webhook is that workflow's problem: it is shown (without its URL, with what to do), and the
+    // owner's list still holds every workflow, A with its URL as before.
+    const single = await app.inject({ url: `/v1/workflows/${b.id}`, headers: { authorization } });
+    const list = await app.inject({ url: '/v1/workflows', headers: { authorization } });
+    for (const shown of [single, list]) expect(shown.statusCode, shown.body).toBe(200);
+    const listed = list.json<{ items: WorkflowResource[] }>().items;
+    expect(listed.map((workflow) => workflow.id).sort()).toEqual([a.id, b.id].sort());
+    expect(listed.find((workflow) => workflow.id === a.id)?.webhook).toMatchObject({
+      url: a.webhook.url,
+      token: a.webhook.token,
+    });
+    for (const shownB of [single.json<WorkflowResource>(), listed.find((workflow) => workflow.id === b.id)]) {
+      expect(shownB).toMatchObject({
+        id: b.id,
+        name: b.name,
+        webhook: {
+          url: null,
+          token: null,
+          signing: 'standard-webhooks',
+          error: { code: 'WEBHOOK_CREDENTIALS_UNREADABLE' },
+        },
+      });
+      expect(shownB?.webhook.error?.message).toContain(b.id);
+      expect(shownB?.webhook.error?.message).toContain(`/v1/workflows/:id/webhook/rotate`);
+      // Nothing decrypted with B's binding leaks into its view (A's token is shown in A's own item only).
+      for (const revealed of needles(a.webhook.token, a.signingSecret, b.webhook.token, b.signingSecret)) {
+        expect(JSON.stringify(shownB).includes(revealed)).toBe(false);
+      }
+    }
+    for (const shown of [single, list]) {
+      for (const revealed of needles(a.signingSecret, b.signingSecret)) {
         expect(shown.body.includes(revealed)).toBe(false);
       }
       expect(shown.body).not.toContain(SECRETS_ENCRYPTION_KEY);
@@ -267,9 +290,13 @@ describe('a ciphertext copied to another workflow', () => {
     expect(await deliver(app, repaired.webhook.token, signedBy(repaired.signingSecret))).toEqual({
       status: 202,
     });
-    expect((await app.inject({ url: `/v1/workflows/${b.id}`, headers: { authorization } })).statusCode).toBe(
-      200,
-    );
+    const afterRotation = await app.inject({ url: `/v1/workflows/${b.id}`, headers: { authorization } });
+    expect(afterRotation.json<WorkflowResource>().webhook).toEqual({
+      url: repaired.webhook.url,
+      token: repaired.webhook.token,
+      signing: 'standard-webhooks',
+      previousTokenValidUntil: expect.any(String) as string,
+    });
   });
 });
 

@@ -12,6 +12,7 @@ import {
 import type { RateLimiter } from '../../limits/rate-limiter.js';
 import type { ScheduleService } from '../services/schedule-service.js';
 import {
+  createdWorkflowResourceSchema,
   pageQuerySchema,
   workflowResourceSchema,
   type WorkflowService,
@@ -51,7 +52,7 @@ export const workflowRoutes: FastifyPluginAsyncZod<{
         summary: 'Create a workflow (version 1); the answer holds its webhook URL and signing secret',
         security: bearerAuth,
         body: workflowDefinitionSchema,
-        response: { 201: workflowResourceSchema, ...errorResponses(400, 401) },
+        response: { 201: createdWorkflowResourceSchema, ...errorResponses(400, 401) },
       },
     },
     async (request, reply) => reply.status(201).send(await workflows.create(request.user.sub, request.body)),
@@ -129,7 +130,7 @@ export const workflowRoutes: FastifyPluginAsyncZod<{
           'Issue a new webhook token and signing secret; the old pair keeps working for WEBHOOK_ROTATION_GRACE_SECONDS (default 24 h, see webhook.previousTokenValidUntil)',
         security: bearerAuth,
         params: workflowIdParamsSchema,
-        response: { 200: workflowResourceSchema, ...errorResponses(400, 401, 404) },
+        response: { 200: createdWorkflowResourceSchema, ...errorResponses(400, 401, 404) },
       },
     },
     (request) => workflows.rotateWebhook(request.user.sub, request.params.id),

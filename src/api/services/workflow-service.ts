@@ -23,17 +23,28 @@ export const workflowResourceSchema = z.object({
    */
   steps: z.array(z.looseObject({ id: z.string(), type: z.string() })),
   webhook: z.object({
-    url: z.string(),
-    token: z.string(),
+    /** Null (with `error`) when the stored token cannot be decrypted: the workflow is shown, its URL is not. */
+    url: z.string().nullable(),
+    token: z.string().nullable(),
     signing: z.enum(['none', 'standard-webhooks']),
     /** After a rotation: until when the previous token and signing secret are still accepted. */
     previousTokenValidUntil: z.string().nullable().optional(),
+    /** Why `url` and `token` are null, and how to repair it (rotate the webhook). */
+    error: z.object({ code: z.literal('WEBHOOK_CREDENTIALS_UNREADABLE'), message: z.string() }).optional(),
   }),
   signingSecret: z.string().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
 });
 export type WorkflowResource = z.infer<typeof workflowResourceSchema>;
+
+/** The answer of create and rotate: the webhook was sealed a moment before, so its URL and token are always there. */
+export const createdWorkflowResourceSchema = workflowResourceSchema.extend({
+  webhook: workflowResourceSchema.shape.webhook
+    .omit({ error: true })
+    .extend({ url: z.string(), token: z.string() }),
+});
+export type CreatedWorkflowResource = z.infer<typeof createdWorkflowResourceSchema>;
 
 export const pageQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100).default(20),
@@ -65,18 +76,14 @@ export function decodeCursor(cursor: string): unknown[] {
 }
 
 /**
- * A stored webhook token or secret that does not decrypt: the row was altered (a ciphertext copied from another
- * workflow) or SECRETS_ENCRYPTION_KEY is not the key it was stored with. Nothing the caller sent is wrong, hence a
- * 500, but one that says what happened and how to recover; the message holds no key material and no value.
+ * What the owner reads about a stored webhook token or secret that does not decrypt: the row was altered (a
+ * ciphertext copied from another workflow) or SECRETS_ENCRYPTION_KEY is not the key it was stored with. It says what
+ * happened and how to recover, and holds no key material and no value.
  */
-export const webhookCredentialsUnreadable = (error: WebhookCredentialError) =>
-  new AppError(
-    'WEBHOOK_CREDENTIALS_UNREADABLE',
-    500,
-    `The stored webhook ${error.field === 'webhook-token' ? 'token' : 'signing secret'} of workflow ` +
-      `${error.workflowId} cannot be decrypted with this server's SECRETS_ENCRYPTION_KEY (the key changed, or the ` +
-      'row was altered). Rotate the webhook (POST /v1/workflows/:id/webhook/rotate) to issue a new token and secret.',
-  );
+export const webhookCredentialsUnreadableMessage = (error: WebhookCredentialError) =>
+  `The stored webhook ${error.field === 'webhook-token' ? 'token' : 'signing secret'} of workflow ` +
+  `${error.workflowId} cannot be decrypted with this server's SECRETS_ENCRYPTION_KEY (the key changed, or the ` +
+  'row was altered). Rotate the webhook (POST /v1/workflows/:id/webhook/rotate) to issue a new token and secret.';
 
 /** Another user's workflow answers exactly like a missing one: ids are not an oracle. */
 export const workflowNotFound = (id: string) =>
@@ -119,22 +126,33 @@ export function createWorkflowService(deps: {
   rotationGraceMs: number;
   /** Seals new webhook tokens and secrets for storage, and opens them for the owner's eyes. */
   credentials: Pick<WebhookCredentials, 'seal' | 'decrypt'>;
+  /** Told about a stored webhook token that does not decrypt (its owner sees the workflow without its URL). */
+  warn?: (message: string) => void;
 }) {
   const { workflows, schedules, credentials } = deps;
 
-  const decrypt = (...args: Parameters<WebhookCredentials['decrypt']>) => {
+  /**
+   * The webhook's token for its owner's eyes, or why it cannot be shown. A token that does not decrypt is one
+   * workflow's problem: that workflow is shown without its URL (every other one of a list as usual), not a 500 that
+   * would hide the owner's whole list and the rotate link that repairs it.
+   */
+  const webhookTokenOf = (record: WorkflowRecord) => {
     try {
-      return credentials.decrypt(...args);
+      return { token: credentials.decrypt(record.id, 'webhook-token', record.webhookTokenCiphertext) };
     } catch (error) {
-      throw error instanceof WebhookCredentialError ? webhookCredentialsUnreadable(error) : error;
+      if (!(error instanceof WebhookCredentialError)) throw error;
+      deps.warn?.(`${error.message} Its owner sees it without a webhook URL until it is rotated.`);
+      const message = webhookCredentialsUnreadableMessage(error);
+      return { token: null, error: { code: 'WEBHOOK_CREDENTIALS_UNREADABLE' as const, message } };
     }
   };
 
   const toResource = async (record: WorkflowRecord, withSecret = false): Promise<WorkflowResource> => {
-    const token = decrypt(record.id, 'webhook-token', record.webhookTokenCiphertext);
+    const { token, error } = webhookTokenOf(record);
+    // The secret is only shown by create and rotate, right after sealing it: it always decrypts there.
     const secret =
       withSecret && record.webhookSecretCiphertext
-        ? decrypt(record.id, 'webhook-secret', record.webhookSecretCiphertext)
+        ? credentials.decrypt(record.id, 'webhook-secret', record.webhookSecretCiphertext)
         : undefined;
     return {
       id: record.id,
@@ -145,18 +163,29 @@ export function createWorkflowService(deps: {
       schedule: await schedules.view(record),
       steps: record.steps,
       webhook: {
-        url: `${deps.publicUrl}/hooks/${token}`,
+        url: token === null ? null : `${deps.publicUrl}/hooks/${token}`,
         token,
         signing: record.webhookSigning,
         previousTokenValidUntil:
           record.previousWebhookExpiresAt && record.previousWebhookExpiresAt > new Date()
             ? record.previousWebhookExpiresAt.toISOString()
             : null,
+        ...(error && { error }),
       },
       ...(secret !== undefined ? { signingSecret: secret } : {}),
       createdAt: record.createdAt.toISOString(),
       updatedAt: record.updatedAt.toISOString(),
     };
+  };
+
+  /** The answer of create and rotate, with the signing secret. */
+  const toCreatedResource = async (record: WorkflowRecord): Promise<CreatedWorkflowResource> => {
+    const { webhook, ...resource } = await toResource(record, true);
+    // Sealed a moment before with this server's key: not decrypting would mean the key itself is broken.
+    if (webhook.url === null || webhook.token === null) {
+      throw new Error(`the webhook token just sealed for workflow ${record.id} does not decrypt`);
+    }
+    return { ...resource, webhook: { ...webhook, url: webhook.url, token: webhook.token } };
   };
 
   /** A fresh token and secret, sealed for workflow `id` (the ciphertexts are bound to it). */
@@ -178,7 +207,7 @@ export function createWorkflowService(deps: {
       const id = randomUUID();
       const record = await workflows.create(ownerId, id, fieldsOf(definition), newWebhook(id));
       if (record.schedule) await schedules.syncAfterWrite(record.id);
-      return toResource(record, true);
+      return toCreatedResource(record);
     },
 
     async list(ownerId: string, page: z.infer<typeof pageQuerySchema>) {
@@ -229,7 +258,7 @@ export function createWorkflowService(deps: {
     async rotateWebhook(ownerId: string, id: string) {
       const record = await workflows.rotateWebhook(ownerId, id, newWebhook(id), deps.rotationGraceMs);
       if (!record) throw workflowNotFound(id);
-      return toResource(record, true);
+      return toCreatedResource(record);
     },
   };
 }
