@@ -1,15 +1,18 @@
-// `npx tsx bench/native.ts [--quick] [--shards N] [--dynamic-config file.yaml] [--env NAME=value …] [--out results.json]`
+// `npx tsx bench/native.ts [--quick] [--shards N] [--dynamic-config file.yaml] [--node-options '…'] [--env NAME=value …]
+//   [--out results.json]`
 //
 // Only the native-topology phases of `npm run bench` (bench/lib/native.ts), for tuning the Temporal server: each run
 // creates its own databases (so any shard count can be tried) and can point the server at another dynamic config
-// without touching the shipped file. Prints one JSON document on stdout, a summary on stderr. `--env NAME=value`
-// (repeatable) adds to the API's and the worker's environment, e.g. `NODE_OPTIONS=--cpu-prof` to profile them.
+// without touching the shipped file. Prints one JSON document on stdout, a summary on stderr. The API and the workers
+// run with the heap limits Hookflow is deployed with unless `--node-options` says otherwise (add `--cpu-prof` to it to
+// profile them); `--env NAME=value` (repeatable) adds to their environment.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { LOW_MEMORY_NODE_FLAGS } from '../src/stack/stack.js';
 import { writeWorkflowBundle } from '../src/temporal/workflow-bundle.js';
 import { startFakeResend } from '../test/helpers/fake-resend.js';
 import { measureNative, nativeProfile, STACK_DEFAULT_HISTORY_SHARDS } from './lib/native.js';
@@ -23,11 +26,16 @@ const { values: flags } = parseArgs({
     'dynamic-config': { type: 'string' },
     out: { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
-    /** NAME=value added to the API's and the worker's environment (repeatable). */
+    /**
+     * NODE_OPTIONS for the API and the workers (Hookflow's and the ceiling's). Default: the heap limits Hookflow runs
+     * with wherever it is deployed, as `npm run bench` uses, so memory and CPU are measured as deployed.
+     */
+    'node-options': { type: 'string', default: LOW_MEMORY_NODE_FLAGS.join(' ') },
+    /** NAME=value added to the API's and the workers' environment (repeatable). */
     env: { type: 'string', multiple: true, default: [] },
   },
 });
-const extraEnv = envFromFlags(flags.env);
+const extraEnv = { NODE_OPTIONS: flags['node-options'], ...envFromFlags(flags.env) };
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 const cleanups = benchCleanups();
