@@ -35,7 +35,8 @@ const { values: flags } = parseArgs({
     env: { type: 'string', multiple: true, default: [] },
   },
 });
-const extraEnv = { NODE_OPTIONS: flags['node-options'], ...envFromFlags(flags.env) };
+const nodeOptions = flags['node-options'];
+const extraEnv = { ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}), ...envFromFlags(flags.env) };
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 const cleanups = benchCleanups();

@@ -81,7 +81,7 @@ const SHAPES: Record<string, CeilingRunShape> = {
   heartbeatTimeout: { workflowType: 'benchOneActivityWithHeartbeatTimeout' },
   /** The schedule-to-close bound (23 h) alone beside start-to-close. */
   scheduleToClose: { workflowType: 'benchOneActivityWithScheduleToClose' },
-  /** Everything above: a run as the interpreter type runSteps makes it. */
+  /** All the parts a Hookflow run adds (not the timer variants): a run as the interpreter type runSteps makes it. */
   allAsRunSteps: {
     workflowType: 'benchLikeHookflow',
     startOptions: {
@@ -99,28 +99,21 @@ const SHAPES: Record<string, CeilingRunShape> = {
       args: [pad(HOOKFLOW_SIZES.runInput), HOOKFLOW_SIZES.carried, false],
     },
   },
-  /** As runStepsV2 makes it, but the send with start-to-close alone (no heartbeat timeout, no schedule-to-close). */
-  allWithoutSendTimers: {
-    workflowType: 'benchLikeHookflow',
-    startOptions: {
-      ...searchAttributes,
-      ...startDetails,
-      args: [pad(HOOKFLOW_SIZES.runInput), HOOKFLOW_SIZES.carried, false, false],
-    },
-  },
 };
 
-/** The shapes named by --shapes, bare first; an unknown name stops the bench before anything starts. */
+/** The shapes named by --shapes, bare first; an unknown name stops the bench (exit 2) before anything starts. */
 function chosenShapes(list: string): string[] {
   const named = list
     .split(',')
     .map((name) => name.trim())
     .filter((name) => name !== '');
   const unknown = named.filter((name) => !(name in SHAPES));
-  if (unknown.length > 0)
-    throw new Error(
+  if (unknown.length > 0) {
+    console.error(
       `--shapes: no shape ${unknown.join(', ')}; the shapes are ${Object.keys(SHAPES).join(', ')}`,
     );
+    process.exit(2);
+  }
   return ['bare', ...named.filter((name) => name !== 'bare')];
 }
 

@@ -89,20 +89,17 @@ export async function benchOneActivityWithScheduleToClose(): Promise<void> {
 
 /**
  * All of it as a Hookflow run has it: the send's timeouts, payloads of a Hookflow run's sizes and, as runSteps (the
- * type of runs before runStepsV2) records them, the email step's two patch markers. `sendTimeouts` false sends with
- * start-to-close alone, as the bare run does.
+ * type of runs before runStepsV2) records them, the email step's two patch markers.
  */
 export async function benchLikeHookflow(
   _input: unknown,
   sizes: CarriedSizes,
   patches: boolean,
-  sendTimeouts = true,
 ): Promise<string> {
   if (patches) {
     patched('bench-first-patch');
     patched('bench-second-patch');
   }
-  const send = sendTimeouts ? withSendTimeouts : { noopCarrying };
-  await send.noopCarrying('i'.repeat(sizes.activityInput), sizes.activityResult);
+  await withSendTimeouts.noopCarrying('i'.repeat(sizes.activityInput), sizes.activityResult);
   return 'w'.repeat(sizes.workflowResult);
 }

@@ -75,16 +75,6 @@ export function decodeCursor(cursor: string): unknown[] {
   );
 }
 
-/**
- * What the owner reads about a stored webhook token or secret that does not decrypt: the row was altered (a
- * ciphertext copied from another workflow) or SECRETS_ENCRYPTION_KEY is not the key it was stored with. It says what
- * happened and how to recover, and holds no key material and no value.
- */
-export const webhookCredentialsUnreadableMessage = (error: WebhookCredentialError) =>
-  `The stored webhook ${error.field === 'webhook-token' ? 'token' : 'signing secret'} of workflow ` +
-  `${error.workflowId} cannot be decrypted with this server's SECRETS_ENCRYPTION_KEY (the key changed, or the ` +
-  'row was altered). Rotate the webhook (POST /v1/workflows/:id/webhook/rotate) to issue a new token and secret.';
-
 /** Another user's workflow answers exactly like a missing one: ids are not an oracle. */
 export const workflowNotFound = (id: string) =>
   new NotFoundError(
@@ -142,7 +132,11 @@ export function createWorkflowService(deps: {
     } catch (error) {
       if (!(error instanceof WebhookCredentialError)) throw error;
       deps.warn?.(`${error.message} Its owner sees it without a webhook URL until it is rotated.`);
-      const message = webhookCredentialsUnreadableMessage(error);
+      // What happened and how to recover; no key material and no value.
+      const message =
+        `The stored webhook token of workflow ${record.id} cannot be decrypted with this server's ` +
+        'SECRETS_ENCRYPTION_KEY (the key changed, or the row was altered). Rotate the webhook ' +
+        '(POST /v1/workflows/:id/webhook/rotate) to issue a new token and secret.';
       return { token: null, error: { code: 'WEBHOOK_CREDENTIALS_UNREADABLE' as const, message } };
     }
   };
